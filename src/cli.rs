@@ -1,0 +1,140 @@
+//! Command-line arguments: what the user asked for, parsed by `lexopt`
+//! (no start-up cost). Only parsing lives here; `run` does the work.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::report::Format;
+
+pub const USAGE: &str = "\
+keygate: stops AWS credentials from entering git history
+
+Usage:
+  keygate --staged [OPTIONS]          scan what is staged for the next commit
+  keygate scan [OPTIONS] PATH...      scan files and directories (`-` reads stdin)
+  keygate hook pre-commit             the pre-commit hook (what hooks/pre-commit runs)
+
+Options:
+  --format text|json     report format (default: text)
+  --config FILE          config file (default: .keygate.toml at the repository root,
+                         or in the current directory for `scan`)
+  --max-file-size BYTES  larger files are reported as not scanned (default: 512 MiB)
+  --show-secrets         print full values in the report (never the default)
+  -h, --help             this help
+  -V, --version          version
+
+Exit codes: 0 nothing found, 1 credentials found, 2 usage, config or internal
+error, or a scan that could not read everything.";
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Scan(Vec<PathBuf>),
+    Staged,
+    Hook(HookName),
+    Help,
+    Version,
+}
+
+/// The git hooks keygate implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookName {
+    PreCommit,
+}
+
+/// Parsed arguments.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub command: Command,
+    pub format: Format,
+    pub config: Option<PathBuf>,
+    pub show_secrets: bool,
+    pub max_file_size: u64,
+}
+
+impl Args {
+    /// Parses the process arguments (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Args, Error> {
+        use lexopt::prelude::*;
+        let mut parser = lexopt::Parser::from_args(args);
+        let mut command: Option<Command> = None;
+        let mut paths = Vec::new();
+        let mut format = Format::Text;
+        let mut config = None;
+        let mut show_secrets = false;
+        let mut max_file_size = crate::git::DEFAULT_MAX_BLOB_BYTES;
+        let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+        while let Some(arg) = parser.next().map_err(usage)? {
+            match arg {
+                Short('h') | Long("help") => command = Some(Command::Help),
+                Short('V') | Long("version") => command = Some(Command::Version),
+                Long("staged") => command = Some(Command::Staged),
+                Long("format") => {
+                    let value = parser.value().map_err(usage)?;
+                    format = match value.to_str() {
+                        Some("text") => Format::Text,
+                        Some("json") => Format::Json,
+                        _ => {
+                            return Err(Error::Usage(format!(
+                                "unknown format {value:?} (expected text or json)"
+                            )))
+                        }
+                    };
+                }
+                Long("config") => config = Some(PathBuf::from(parser.value().map_err(usage)?)),
+                Long("show-secrets") => show_secrets = true,
+                Long("max-file-size") => {
+                    let value = parser.value().map_err(usage)?;
+                    max_file_size =
+                        value.to_str().and_then(|v| v.parse().ok()).ok_or_else(|| {
+                            Error::Usage(format!("--max-file-size: not a number: {value:?}"))
+                        })?;
+                }
+                Value(value) if command.is_none() => {
+                    command = Some(match value.to_str() {
+                        Some("scan") => Command::Scan(Vec::new()),
+                        Some("staged") => Command::Staged,
+                        Some("hook") => {
+                            let name = parser.value().map_err(usage)?;
+                            Command::Hook(match name.to_str() {
+                                Some("pre-commit") => HookName::PreCommit,
+                                _ => {
+                                    return Err(Error::Usage(format!(
+                                        "unknown hook {name:?} (expected pre-commit)"
+                                    )))
+                                }
+                            })
+                        }
+                        _ => {
+                            return Err(Error::Usage(format!(
+                                "unknown command {value:?}; see `keygate --help`"
+                            )))
+                        }
+                    });
+                }
+                Value(value) if matches!(command, Some(Command::Scan(_))) => {
+                    paths.push(PathBuf::from(value));
+                }
+                other => return Err(usage(other.unexpected())),
+            }
+        }
+        let command = match command {
+            Some(Command::Scan(_)) if paths.is_empty() => {
+                return Err(Error::Usage(
+                    "scan: no PATH given (use `-` for standard input)".into(),
+                ))
+            }
+            Some(Command::Scan(_)) => Command::Scan(paths),
+            Some(other) => other,
+            None => return Err(Error::Usage(format!("no command given\n\n{USAGE}"))),
+        };
+        Ok(Args {
+            command,
+            format,
+            config,
+            show_secrets,
+            max_file_size,
+        })
+    }
+}

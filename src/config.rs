@@ -1,0 +1,158 @@
+//! Reads `.keygate.toml`.
+//!
+//! A typo in an allowlist must never silently allow nothing or everything, so
+//! unknown keys are errors and every error names the file and, for syntax,
+//! the line and column. This module only parses and validates; applying the
+//! allowlist is `allowlist`'s job.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The file name looked up at the repository root (or the current directory for `scan`).
+pub const CONFIG_FILE_NAME: &str = ".keygate.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: invalid config: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: allowlist.regexes[{index}]: invalid regex: {message}")]
+    RegexInvalid {
+        path: PathBuf,
+        index: usize,
+        message: String,
+    },
+    #[error("{path}: allowlist.paths[{index}] `{glob}`: invalid glob: {message}")]
+    GlobInvalid {
+        path: PathBuf,
+        index: usize,
+        glob: String,
+        message: String,
+    },
+}
+
+/// The whole config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub allowlist: AllowlistConfig,
+    /// Where the config came from, for error messages (not part of the file).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// `[allowlist]`: what never blocks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowlistConfig {
+    /// Globs, relative to the repository root (or the config's directory).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Regexes matched against the found value.
+    #[serde(default)]
+    pub regexes: Vec<String>,
+    /// Fingerprints as printed by a report.
+    #[serde(default)]
+    pub fingerprints: Vec<String>,
+}
+
+impl Config {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// `--config FILE` if given, else `.keygate.toml` in `dir` if it exists, else defaults.
+    pub fn discover(explicit: Option<&Path>, dir: &Path) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            return Config::load(path);
+        }
+        let candidate = dir.join(CONFIG_FILE_NAME);
+        match candidate.try_exists() {
+            Ok(true) => Config::load(&candidate),
+            Ok(false) => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Unreadable {
+                path: candidate,
+                source,
+            }),
+        }
+    }
+
+    /// The path to name in errors.
+    pub fn source_name(&self) -> PathBuf {
+        self.source
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<built-in defaults>"))
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = Config::parse("[allowlist]\npaths = [\"a\"\n", Path::new("k.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("k.toml:"), "{text}");
+        assert!(
+            matches!(err, ConfigError::Invalid { line: 2 | 3, .. }),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_that_names_it() {
+        let err = Config::parse("[allowlist]\npath = [\"a\"]\n", Path::new("k.toml")).unwrap_err();
+        assert!(err.to_string().contains("path"), "{err}");
+        assert!(matches!(err, ConfigError::Invalid { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let err = Config::parse("[allowlist]\npaths = \"a\"\n", Path::new("k.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { line: 2, .. }), "{err}");
+    }
+}

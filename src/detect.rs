@@ -1,0 +1,676 @@
+//! Finds AWS credentials in bytes.
+//!
+//! One pass of an Aho-Corasick automaton over the whole input finds every
+//! prefilter literal of every rule; only a bounded window around each hit is
+//! handed to that rule's regex. Input with no literal never reaches a regex,
+//! which is what keeps a pre-commit hook in the millisecond range.
+//!
+//! A confirmed value then has to look like a credential (right length,
+//! boundaries, not a placeholder or a hash); an access key ID with a secret a
+//! few lines away becomes one credential pair.
+//!
+//! This module knows nothing about files, git or the allowlist: it takes bytes
+//! and returns `Detection`s with byte offsets, lines and columns.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::bytes::Regex;
+
+use crate::rules::{
+    Boundary, Confirmation, CredentialKind, Rule, PAIR_DISTANCE_LINES, PAIR_RULE_ID, RULES,
+};
+
+/// A problem building the detectors (only custom rules can cause one).
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("rule `{id}`: invalid pattern: {source}")]
+    PatternInvalid {
+        id: String,
+        #[source]
+        source: Box<regex::Error>,
+    },
+    #[error("rule `{id}`: the pattern has no group named `value`")]
+    PatternWithoutValueGroup { id: String },
+    #[error("rule `{id}`: has no prefilter literal")]
+    RuleWithoutLiterals { id: String },
+    #[error("prefilter could not be built: {0}")]
+    Prefilter(#[from] aho_corasick::BuildError),
+}
+
+/// How far, in bytes, a rule's window reaches around a prefilter hit on one
+/// line. Bounds the regex work on minified single-line files.
+const WINDOW_BEFORE: usize = 256;
+const WINDOW_AFTER: usize = 1024;
+/// How far, in bytes, a secret may be from its key ID on the same long line.
+const PAIR_DISTANCE_BYTES: usize = 2048;
+
+/// A position in the scanned input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// 1-based line number.
+    pub line: usize,
+    /// 1-based column, in characters when the line is UTF-8, else in bytes.
+    pub column: usize,
+}
+
+/// One credential found in the input, before the allowlist is consulted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Detection {
+    pub rule_id: String,
+    pub kind: CredentialKind,
+    /// Where the credential starts (the key ID for a pair).
+    pub location: Location,
+    /// Byte range of the main value in the input.
+    pub span: Range<usize>,
+    /// The value (the key ID for a pair). Never printed in full.
+    pub value: String,
+    /// For a pair: the secret access key, its location and span.
+    pub secret: Option<(String, Location, Range<usize>)>,
+    /// Why this is a credential, in words.
+    pub evidence: String,
+}
+
+impl Detection {
+    /// Every line the detection touches (one, or two for a pair).
+    pub fn lines(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(self.location.line).chain(self.secret.as_ref().map(|s| s.1.line))
+    }
+}
+
+/// A rule ready to run.
+#[derive(Debug)]
+struct CompiledRule {
+    id: String,
+    kind: CredentialKind,
+    regex: Regex,
+    confirmation: Confirmation,
+    boundary: Boundary,
+}
+
+/// The compiled detectors: one prefilter and the rules behind it.
+#[derive(Debug)]
+pub struct Detector {
+    prefilter: AhoCorasick,
+    /// Prefilter pattern index → rule index.
+    literal_rule: Vec<usize>,
+    rules: Vec<CompiledRule>,
+    /// Rule indices of the access key ID rules (for pairing).
+    aws_hint: AhoCorasick,
+}
+
+/// A rule given as owned data (built-in rules are converted to this too).
+#[derive(Clone, Debug)]
+pub struct RuleSpec {
+    pub id: String,
+    pub kind: CredentialKind,
+    pub literals: Vec<String>,
+    pub pattern: String,
+    pub confirmation: Confirmation,
+    pub boundary: Boundary,
+}
+
+impl From<&Rule> for RuleSpec {
+    fn from(rule: &Rule) -> Self {
+        RuleSpec {
+            id: rule.id.to_string(),
+            kind: rule.kind,
+            literals: rule.literals.iter().map(|l| l.to_string()).collect(),
+            pattern: rule.pattern.to_string(),
+            confirmation: rule.confirmation,
+            boundary: rule.boundary,
+        }
+    }
+}
+
+impl Detector {
+    /// The built-in rules.
+    pub fn builtin() -> Detector {
+        Detector::new(RULES.iter().map(RuleSpec::from).collect())
+            .expect("built-in rules compile (checked by tests)")
+    }
+
+    /// Built-in rules minus the disabled ids, plus custom rules.
+    pub fn new(specs: Vec<RuleSpec>) -> Result<Detector, DetectError> {
+        let mut literals = Vec::new();
+        let mut literal_rule = Vec::new();
+        let mut rules = Vec::new();
+        for (index, spec) in specs.into_iter().enumerate() {
+            if spec.literals.iter().all(|l| l.is_empty()) {
+                return Err(DetectError::RuleWithoutLiterals { id: spec.id });
+            }
+            // Byte-oriented: input is often not UTF-8, and `(?i)` stays ASCII.
+            let regex = regex::bytes::RegexBuilder::new(&spec.pattern)
+                .unicode(false)
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|e| DetectError::PatternInvalid {
+                    id: spec.id.clone(),
+                    source: Box::new(e),
+                })?;
+            if !regex.capture_names().any(|n| n == Some("value")) {
+                return Err(DetectError::PatternWithoutValueGroup { id: spec.id });
+            }
+            for literal in spec.literals.iter().filter(|l| !l.is_empty()) {
+                literals.push(literal.clone());
+                literal_rule.push(index);
+            }
+            rules.push(CompiledRule {
+                id: spec.id,
+                kind: spec.kind,
+                regex,
+                confirmation: spec.confirmation,
+                boundary: spec.boundary,
+            });
+        }
+        // A full DFA: with case-insensitive literals the packed (SIMD)
+        // prefilters do not apply, and the DFA is the fastest byte-at-a-time scan.
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&literals)?;
+        let aws_hint = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(["aws", "amazon", "s3"])?;
+        Ok(Detector {
+            prefilter,
+            literal_rule,
+            rules,
+            aws_hint,
+        })
+    }
+
+    /// Whether the input holds any prefilter literal at all: the cheap test
+    /// that lets callers skip work (line diffs, attribution) for clean input.
+    pub fn has_candidate(&self, input: &[u8]) -> bool {
+        self.prefilter.is_match(input)
+    }
+
+    /// Every credential in `input`, in input order.
+    pub fn detect(&self, input: &[u8]) -> Vec<Detection> {
+        // Windows per rule, from prefilter hits.
+        let mut windows: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.rules.len()];
+        for hit in self.prefilter.find_iter(input) {
+            let rule = self.literal_rule[hit.pattern().as_usize()];
+            let window = window_around(input, hit.start(), hit.end());
+            let list = &mut windows[rule];
+            match list.last_mut() {
+                Some(last) if window.start <= last.end => last.end = last.end.max(window.end),
+                _ => list.push(window),
+            }
+        }
+        if windows.iter().all(|w| w.is_empty()) {
+            return Vec::new();
+        }
+        let lines = LineIndex::new(input);
+
+        let mut values: Vec<Candidate> = Vec::new();
+        for (rule_index, rule) in self.rules.iter().enumerate() {
+            for window in &windows[rule_index] {
+                self.confirm(rule_index, rule, input, window.clone(), &lines, &mut values);
+            }
+        }
+        // One value, one candidate: two rules (or overlapping windows) may confirm it.
+        values.sort_by_key(|c| (c.span.start, c.rule));
+        values.dedup_by(|b, a| b.span.start < a.span.end);
+
+        self.pair_and_finish(input, &lines, values)
+    }
+
+    fn confirm(
+        &self,
+        rule_index: usize,
+        rule: &CompiledRule,
+        input: &[u8],
+        window: Range<usize>,
+        lines: &LineIndex,
+        out: &mut Vec<Candidate>,
+    ) {
+        let text = &input[window.clone()];
+        for caps in rule.regex.captures_iter(text) {
+            let Some(value) = caps.name("value") else {
+                continue;
+            };
+            let span = window.start + value.start()..window.start + value.end();
+            if !bounded(input, &span, rule.boundary) {
+                continue;
+            }
+            let bytes = &input[span.clone()];
+            if !plausible(rule.kind, bytes) {
+                continue;
+            }
+            let strength = match rule.confirmation {
+                Confirmation::Value => Strength::Value,
+                Confirmation::Assignment => {
+                    let name = caps.name("name").map(|m| m.as_bytes()).unwrap_or(b"");
+                    if aws_keyword(name) {
+                        Strength::Keyword
+                    } else if self.aws_mentioned_near(input, lines, span.start) {
+                        Strength::GenericKeyword
+                    } else {
+                        Strength::PairOnly
+                    }
+                }
+            };
+            out.push(Candidate {
+                rule: rule_index,
+                span,
+                strength,
+            });
+        }
+    }
+
+    fn aws_mentioned_near(&self, input: &[u8], lines: &LineIndex, offset: usize) -> bool {
+        let line = lines.line_of(offset);
+        let region = lines.region(line.saturating_sub(3), line + 3, offset, 512);
+        self.aws_hint.is_match(&input[region])
+    }
+
+    /// Joins key IDs with nearby secrets, then turns candidates into detections.
+    fn pair_and_finish(
+        &self,
+        input: &[u8],
+        lines: &LineIndex,
+        mut values: Vec<Candidate>,
+    ) -> Vec<Detection> {
+        let mut out = Vec::new();
+        let mut used = vec![false; values.len()];
+        // Secrets that no keyword confirmed but that sit next to a key ID.
+        let id_indices: Vec<usize> = (0..values.len())
+            .filter(|&i| self.rules[values[i].rule].kind == CredentialKind::AccessKeyId)
+            .collect();
+        let mut bare_secrets = Vec::new();
+        for &i in &id_indices {
+            let id_line = lines.line_of(values[i].span.start);
+            let region = lines.region(
+                id_line.saturating_sub(PAIR_DISTANCE_LINES),
+                id_line + PAIR_DISTANCE_LINES,
+                values[i].span.start,
+                PAIR_DISTANCE_BYTES,
+            );
+            for span in base64_runs(input, region, 40) {
+                let known = values
+                    .iter()
+                    .any(|c| c.span.start < span.end && span.start < c.span.end)
+                    || bare_secrets.iter().any(|c: &Candidate| c.span == span);
+                if !known && plausible(CredentialKind::SecretAccessKey, &input[span.clone()]) {
+                    bare_secrets.push(Candidate {
+                        rule: usize::MAX,
+                        span,
+                        strength: Strength::PairOnly,
+                    });
+                }
+            }
+        }
+        let secret_rule = self
+            .rules
+            .iter()
+            .position(|r| r.kind == CredentialKind::SecretAccessKey);
+        for mut c in bare_secrets {
+            if let Some(rule) = secret_rule {
+                c.rule = rule;
+                values.push(c);
+                used.push(false);
+            }
+        }
+
+        // Pair each key ID with the nearest unused secret in reach.
+        let mut pairs: HashMap<usize, usize> = HashMap::new();
+        for &i in &id_indices {
+            let id_line = lines.line_of(values[i].span.start);
+            let mut best: Option<(usize, usize)> = None;
+            for (j, c) in values.iter().enumerate() {
+                if used[j] || self.rules[c.rule].kind != CredentialKind::SecretAccessKey {
+                    continue;
+                }
+                let line = lines.line_of(c.span.start);
+                let distance = line.abs_diff(id_line);
+                let bytes = c.span.start.abs_diff(values[i].span.start);
+                if distance <= PAIR_DISTANCE_LINES
+                    && bytes <= PAIR_DISTANCE_BYTES
+                    && best.is_none_or(|(_, d)| distance < d)
+                {
+                    best = Some((j, distance));
+                }
+            }
+            if let Some((j, _)) = best {
+                used[i] = true;
+                used[j] = true;
+                pairs.insert(i, j);
+            }
+        }
+
+        for (i, c) in values.iter().enumerate() {
+            if let Some(&j) = pairs.get(&i) {
+                let secret = &values[j];
+                let id_value = lossy(&input[c.span.clone()]);
+                let secret_value = lossy(&input[secret.span.clone()]);
+                let secret_location = lines.location(input, secret.span.start);
+                let location = lines.location(input, c.span.start);
+                let distance = secret_location.line.abs_diff(location.line);
+                let evidence = format!(
+                    "{} with a 40-character secret access key {}",
+                    key_id_description(&id_value),
+                    match distance {
+                        0 => "on the same line".to_string(),
+                        1 => "1 line away".to_string(),
+                        n => format!("{n} lines away"),
+                    }
+                );
+                out.push(Detection {
+                    rule_id: PAIR_RULE_ID.to_string(),
+                    kind: CredentialKind::CredentialPair,
+                    location,
+                    span: c.span.clone(),
+                    value: id_value,
+                    secret: Some((secret_value, secret_location, secret.span.clone())),
+                    evidence,
+                });
+                continue;
+            }
+            if used[i] || c.strength == Strength::PairOnly {
+                continue;
+            }
+            let rule = &self.rules[c.rule];
+            let value = lossy(&input[c.span.clone()]);
+            let evidence = match (rule.kind, c.strength) {
+                (CredentialKind::AccessKeyId, _) => format!(
+                    "{}; an access key ID alone means its secret is likely nearby or already exposed",
+                    key_id_description(&value)
+                ),
+                (CredentialKind::SecretAccessKey, Strength::Keyword) => {
+                    "40-character secret access key assigned to an AWS secret keyword".to_string()
+                }
+                (CredentialKind::SecretAccessKey, _) => {
+                    "40-character secret assigned to a `secret` name in AWS context".to_string()
+                }
+                (CredentialKind::SessionToken, Strength::Value) => {
+                    "STS session token (recognised by its header)".to_string()
+                }
+                (CredentialKind::SessionToken, _) => {
+                    "long token assigned to a session-token keyword".to_string()
+                }
+                (CredentialKind::BedrockApiKey, _) => {
+                    "Amazon Bedrock API key (recognised by its prefix)".to_string()
+                }
+                (CredentialKind::CredentialPair, _) => "credential pair".to_string(),
+            };
+            out.push(Detection {
+                rule_id: rule.id.clone(),
+                kind: rule.kind,
+                location: lines.location(input, c.span.start),
+                span: c.span.clone(),
+                value,
+                secret: None,
+                evidence,
+            });
+        }
+        out.sort_by_key(|d| d.span.start);
+        out
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strength {
+    /// The pattern alone identifies the credential.
+    Value,
+    /// Assigned to an AWS secret keyword.
+    Keyword,
+    /// Assigned to a generic `secret` name with AWS mentioned nearby.
+    GenericKeyword,
+    /// Counts only as the secret half of a pair.
+    PairOnly,
+}
+
+#[derive(Clone, Debug)]
+struct Candidate {
+    rule: usize,
+    span: Range<usize>,
+    strength: Strength,
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Describes a key ID by its prefix.
+pub fn key_id_description(id: &str) -> String {
+    let kind = match id.get(..4) {
+        Some("AKIA") => "long-term access key ID (AKIA)",
+        Some("ASIA") => "temporary access key ID (ASIA, from STS)",
+        Some("ABIA") => "STS service bearer token key ID (ABIA)",
+        Some("ACCA") => "context-specific credential key ID (ACCA)",
+        _ => "access key ID (legacy A3T prefix)",
+    };
+    kind.to_string()
+}
+
+/// Whether an identifier names an AWS secret access key (as opposed to some
+/// other service's secret).
+fn aws_keyword(name: &[u8]) -> bool {
+    let folded: Vec<u8> = name
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    const STRONG: &[&[u8]] = &[b"secretaccess", b"secretkey", b"awssecret", b"secretaws"];
+    STRONG
+        .iter()
+        .any(|k| folded.windows(k.len()).any(|w| w == *k))
+}
+
+/// The window a rule's regex sees for a prefilter hit at `start..end`: from
+/// the start of the hit's line (at most `WINDOW_BEFORE` back) to the end of
+/// the next line (at most `WINDOW_AFTER` on), so `name:\n  value` is seen.
+fn window_around(input: &[u8], start: usize, end: usize) -> Range<usize> {
+    let floor = start.saturating_sub(WINDOW_BEFORE);
+    let from = memchr::memrchr(b'\n', &input[floor..start]).map_or(floor, |i| floor + i + 1);
+    let ceiling = (end + WINDOW_AFTER).min(input.len());
+    let to = match memchr::memchr(b'\n', &input[end..ceiling]) {
+        Some(i) => {
+            let next = end + i + 1;
+            memchr::memchr(b'\n', &input[next..ceiling]).map_or(ceiling, |j| next + j)
+        }
+        None => ceiling,
+    };
+    from..to
+}
+
+/// Whether the value at `span` is not part of a longer run of its class.
+fn bounded(input: &[u8], span: &Range<usize>, boundary: Boundary) -> bool {
+    let before_ok = span.start == 0 || !boundary.continues(input[span.start - 1]);
+    let after_ok = span.end >= input.len() || !boundary.continues(input[span.end]);
+    before_ok && after_ok
+}
+
+/// Runs of exactly `len` base64 characters (not part of a longer run) in `region`.
+fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut i = region.start;
+    while i < region.end {
+        if Boundary::Base64.continues(input[i]) {
+            let start = i;
+            while i < input.len() && Boundary::Base64.continues(input[i]) {
+                i += 1;
+            }
+            let starts_clean = start == 0 || !Boundary::Base64.continues(input[start - 1]);
+            if i - start == len && starts_clean {
+                runs.push(start..i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// Whether a confirmed value looks like a real credential rather than a
+/// placeholder, a hash or an identifier.
+pub fn plausible(kind: CredentialKind, value: &[u8]) -> bool {
+    match kind {
+        CredentialKind::AccessKeyId => plausible_key_id(value),
+        CredentialKind::SecretAccessKey | CredentialKind::CredentialPair => plausible_secret(value),
+        CredentialKind::SessionToken | CredentialKind::BedrockApiKey => plausible_token(value),
+    }
+}
+
+fn plausible_key_id(id: &[u8]) -> bool {
+    let Some(tail) = id.get(4..) else {
+        return false;
+    };
+    distinct(tail) >= 6 && longest_repeat(tail) < 6 && sequential_steps(tail, 1) < 6
+}
+
+fn plausible_secret(s: &[u8]) -> bool {
+    if s.len() != 40 {
+        return false;
+    }
+    let has_upper = s.iter().any(u8::is_ascii_uppercase);
+    let has_lower = s.iter().any(u8::is_ascii_lowercase);
+    if !has_upper || !has_lower {
+        // Hex digests, SHA-1 object ids, upper- or lower-case words.
+        return false;
+    }
+    if contains(s, b"EXAMPLE") || longest_repeat(s) >= 5 {
+        return false;
+    }
+    if sequential_steps(s, 1) >= 8 || sequential_steps(s, 2) >= 8 || periodic(s) {
+        return false;
+    }
+    if distinct(s) < 16 || shannon_entropy(s) < 3.8 {
+        return false;
+    }
+    // A path: several slashes between mostly lower-case words.
+    let slashes = s.iter().filter(|&&b| b == b'/').count();
+    let letters = s.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    let lower = s.iter().filter(|b| b.is_ascii_lowercase()).count();
+    if slashes >= 4 && lower * 5 >= letters * 4 {
+        return false;
+    }
+    // An identifier: only letters, with long lower-case words.
+    let symbols_or_digits = s.iter().any(|b| !b.is_ascii_alphabetic());
+    if !symbols_or_digits && longest_class_run(s, u8::is_ascii_lowercase) >= 6 {
+        return false;
+    }
+    true
+}
+
+fn plausible_token(s: &[u8]) -> bool {
+    !contains(s, b"EXAMPLE")
+        && distinct(s) >= 20
+        && s.iter().any(u8::is_ascii_digit)
+        && s.iter().any(u8::is_ascii_uppercase)
+        && s.iter().any(u8::is_ascii_lowercase)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn distinct(s: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    s.iter().for_each(|&b| seen[b as usize] = true);
+    seen.iter().filter(|&&x| x).count()
+}
+
+fn longest_repeat(s: &[u8]) -> usize {
+    longest_run_by(s, |a, b| a == b)
+}
+
+fn longest_class_run(s: &[u8], class: fn(&u8) -> bool) -> usize {
+    let (mut best, mut current) = (0, 0);
+    for b in s {
+        current = if class(b) { current + 1 } else { 0 };
+        best = best.max(current);
+    }
+    best
+}
+
+fn longest_run_by(s: &[u8], same: impl Fn(u8, u8) -> bool) -> usize {
+    if s.is_empty() {
+        return 0;
+    }
+    let (mut best, mut current) = (1, 1);
+    for w in s.windows(2) {
+        current = if same(w[0], w[1]) { current + 1 } else { 1 };
+        best = best.max(current);
+    }
+    best
+}
+
+/// How many times a character is followed, `stride` places on, by the next
+/// character of its alphabet (`ABCD…`, `AaBbCc…`).
+fn sequential_steps(s: &[u8], stride: usize) -> usize {
+    s.windows(stride + 1)
+        .filter(|w| w[stride] == w[0].wrapping_add(1))
+        .count()
+}
+
+/// Whether the value repeats a short unit (`abcdabcd…`).
+fn periodic(s: &[u8]) -> bool {
+    (1..=10).any(|p| {
+        let same = s.iter().zip(&s[p..]).filter(|(a, b)| a == b).count();
+        same * 10 >= (s.len() - p) * 8
+    })
+}
+
+fn shannon_entropy(s: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    s.iter().for_each(|&b| counts[b as usize] += 1);
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Line starts of an input, for offset → line/column.
+pub struct LineIndex {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LineIndex {
+    pub fn new(input: &[u8]) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(memchr::memchr_iter(b'\n', input).map(|i| i + 1));
+        LineIndex {
+            starts,
+            len: input.len(),
+        }
+    }
+
+    /// 0-based line of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// 1-based line and column of a byte offset.
+    pub fn location(&self, input: &[u8], offset: usize) -> Location {
+        let line = self.line_of(offset);
+        let prefix = &input[self.starts[line]..offset];
+        let column = match std::str::from_utf8(prefix) {
+            Ok(text) => text.chars().count(),
+            Err(_) => prefix.len(),
+        } + 1;
+        Location {
+            line: line + 1,
+            column,
+        }
+    }
+
+    /// Bytes of 0-based lines `first..=last`, clipped to `reach` bytes around `center`.
+    fn region(&self, first: usize, last: usize, center: usize, reach: usize) -> Range<usize> {
+        let start = self.starts.get(first).copied().unwrap_or(self.len);
+        let end = self.starts.get(last + 1).copied().unwrap_or(self.len);
+        let start = start.max(center.saturating_sub(reach)).min(self.len);
+        let end = end.min(center + reach).min(self.len);
+        start..end.max(start)
+    }
+}

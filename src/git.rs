@@ -1,0 +1,285 @@
+//! Reads what git is about to record, through libgit2 (no `git` subprocess).
+//!
+//! `StagedChanges` is the index compared with `HEAD` (or with the empty tree
+//! before the first commit), honouring `GIT_DIR`, `GIT_WORK_TREE` and
+//! `GIT_INDEX_FILE` as git sets them for hooks (`git commit -a` and
+//! `git commit -- PATH` run the hook with a temporary index). Only the lines a
+//! change adds count, and line numbers are those of the staged file.
+//!
+//! Cost matters here more than anywhere: the diff only compares object ids;
+//! a blob is read only when its id changed, and a line diff is computed only
+//! for a blob in which the prefilter found a candidate.
+
+use std::path::{Path, PathBuf};
+
+use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Repository};
+
+use crate::scan::{LineFilter, ScanReport, Scanner};
+
+/// Blobs larger than this are not read into memory; the scan reports them as
+/// not scanned (exit 2) unless their path is allowlisted.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 512 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("not in a git repository ({path}): {source}")]
+    NotARepository {
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{path} is a bare repository: --staged needs a work tree and an index")]
+    BareRepository { path: PathBuf },
+    #[error("cannot read the index: {0}")]
+    IndexUnreadable(#[source] git2::Error),
+    #[error("cannot read HEAD: {0}")]
+    HeadUnreadable(#[source] git2::Error),
+    #[error("cannot compare the index with HEAD: {0}")]
+    DiffFailed(#[source] git2::Error),
+    #[error("cannot read object {oid}: {source}")]
+    ObjectUnreadable {
+        oid: Oid,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("internal error: a reading thread stopped; the scan is incomplete")]
+    WorkerPanicked,
+    #[error("blob {oid} is {size} bytes, over the {limit}-byte limit: not scanned (allowlist the path or raise --max-file-size)")]
+    BlobTooLarge { oid: Oid, size: u64, limit: u64 },
+}
+
+/// Opens the repository the way git's own commands find it: `GIT_DIR` and
+/// friends first, else by searching up from the current directory.
+pub fn open_repository() -> Result<Repository, GitError> {
+    // Every blob is read once: libgit2's object cache only costs memory, and
+    // re-hashing each object on read (strict verification) doubles the cost
+    // of a whole-tree commit without protecting against anything a local
+    // attacker could not do anyway.
+    git2::opts::enable_caching(false);
+    git2::opts::strict_hash_verification(false);
+    Repository::open_from_env().map_err(|source| GitError::NotARepository {
+        path: std::env::current_dir().unwrap_or_default(),
+        source,
+    })
+}
+
+/// The work tree root, where `.keygate.toml` lives.
+pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
+    repo.workdir().ok_or_else(|| GitError::BareRepository {
+        path: repo.path().to_path_buf(),
+    })
+}
+
+/// One staged file whose content changed.
+#[derive(Debug)]
+struct StagedFile {
+    path: String,
+    old: Option<Oid>,
+    new: Oid,
+}
+
+/// Below this many changed files, one thread reads them all.
+const FILES_PER_THREAD: usize = 64;
+
+/// Scans the staged changes of `repo`.
+pub fn scan_staged(
+    scanner: &Scanner,
+    repo: &Repository,
+    max_blob_bytes: u64,
+    report: &mut ScanReport,
+) -> Result<(), GitError> {
+    work_tree(repo)?;
+    let files: Vec<StagedFile> = staged_files(repo)?
+        .into_iter()
+        .filter(|f| !scanner.allowlist.allows_path(Path::new(&f.path)))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len().div_ceil(FILES_PER_THREAD))
+        .max(1);
+    if workers == 1 {
+        scan_files(scanner, repo, &files, max_blob_bytes, report);
+        return Ok(());
+    }
+    // A `Repository` is not shared between threads: each worker opens its own,
+    // the same way (environment included) as the one the diff came from.
+    let chunk = files.len().div_ceil(workers);
+    let reports: Vec<Result<ScanReport, GitError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let repo = open_repository()?;
+                    let mut local = ScanReport::default();
+                    scan_files(scanner, &repo, part, max_blob_bytes, &mut local);
+                    Ok(local)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(GitError::WorkerPanicked)))
+            .collect()
+    });
+    for local in reports {
+        report.merge(local?);
+    }
+    Ok(())
+}
+
+/// Reads each file's staged blob, prefilters it, and only for a blob with a
+/// candidate computes which lines the change adds and runs the detectors.
+fn scan_files(
+    scanner: &Scanner,
+    repo: &Repository,
+    files: &[StagedFile],
+    max_blob_bytes: u64,
+    report: &mut ScanReport,
+) {
+    let odb = match repo.odb() {
+        Ok(odb) => odb,
+        Err(source) => {
+            for file in files {
+                let source = git2::Error::new(source.code(), source.class(), source.message());
+                report.problem(
+                    &file.path,
+                    GitError::ObjectUnreadable {
+                        oid: file.new,
+                        source,
+                    },
+                );
+            }
+            return;
+        }
+    };
+    for file in files {
+        let (size, _) = match odb.read_header(file.new) {
+            Ok(header) => header,
+            Err(source) => {
+                report.problem(
+                    &file.path,
+                    GitError::ObjectUnreadable {
+                        oid: file.new,
+                        source,
+                    },
+                );
+                continue;
+            }
+        };
+        if size as u64 > max_blob_bytes {
+            report.problem(
+                &file.path,
+                GitError::BlobTooLarge {
+                    oid: file.new,
+                    size: size as u64,
+                    limit: max_blob_bytes,
+                },
+            );
+            continue;
+        }
+        let blob = match repo.find_blob(file.new) {
+            Ok(blob) => blob,
+            Err(source) => {
+                report.problem(
+                    &file.path,
+                    GitError::ObjectUnreadable {
+                        oid: file.new,
+                        source,
+                    },
+                );
+                continue;
+            }
+        };
+        let content = blob.content();
+        if !scanner.detector.has_candidate(content) {
+            report.inputs += 1;
+            report.bytes += content.len() as u64;
+            continue;
+        }
+        let filter = match file.old {
+            None => None,
+            Some(old) => match added_lines(repo, old, &blob) {
+                Ok(filter) => Some(filter),
+                Err(source) => {
+                    report.problem(&file.path, GitError::ObjectUnreadable { oid: old, source });
+                    continue;
+                }
+            },
+        };
+        scanner.scan(&file.path, content, filter.as_ref(), report);
+    }
+}
+
+/// The files whose staged content differs from `HEAD`, with their old blob
+/// when the file existed before (renames paired with their source).
+fn staged_files(repo: &Repository) -> Result<Vec<StagedFile>, GitError> {
+    let index = repo.index().map_err(GitError::IndexUnreadable)?;
+    let head_tree = match repo.head() {
+        Ok(head) => Some(head.peel_to_tree().map_err(GitError::HeadUnreadable)?),
+        Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => None,
+        Err(e) => return Err(GitError::HeadUnreadable(e)),
+    };
+    let mut options = DiffOptions::new();
+    options
+        .include_typechange(true)
+        .ignore_submodules(true)
+        .skip_binary_check(true)
+        .context_lines(0);
+    let mut diff = repo
+        .diff_tree_to_index(head_tree.as_ref(), Some(&index), Some(&mut options))
+        .map_err(GitError::DiffFailed)?;
+    let has = |status: Delta| diff.deltas().any(|d| d.status() == status);
+    if has(Delta::Added) && has(Delta::Deleted) {
+        let mut find = DiffFindOptions::new();
+        find.renames(true).copies(false);
+        diff.find_similar(Some(&mut find))
+            .map_err(GitError::DiffFailed)?;
+    }
+    let mut files = Vec::new();
+    for delta in diff.deltas() {
+        let new = delta.new_file();
+        let kept = matches!(
+            delta.status(),
+            Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange
+        );
+        // Submodule entries name a commit of another repository: no content here.
+        if !kept || new.mode() == FileMode::Commit || new.id().is_zero() {
+            continue;
+        }
+        let old = delta.old_file();
+        let old = (!old.id().is_zero()
+            && old.mode() != FileMode::Commit
+            && delta.status() != Delta::Added)
+            .then(|| old.id());
+        if old == Some(new.id()) {
+            continue; // mode-only change or exact rename: nothing new
+        }
+        files.push(StagedFile {
+            path: String::from_utf8_lossy(new.path_bytes().unwrap_or_default()).into_owned(),
+            old,
+            new: new.id(),
+        });
+    }
+    Ok(files)
+}
+
+/// The lines of `new` that are not in `old` (1-based, of `new`).
+fn added_lines(
+    repo: &Repository,
+    old: Oid,
+    new: &git2::Blob<'_>,
+) -> Result<LineFilter, git2::Error> {
+    let old = repo.find_blob(old)?;
+    let mut options = DiffOptions::new();
+    options.context_lines(0).force_text(true).interhunk_lines(0);
+    let patch = git2::Patch::from_blobs(&old, None, new, None, Some(&mut options))?;
+    let mut ranges = Vec::new();
+    for i in 0..patch.num_hunks() {
+        let (hunk, _) = patch.hunk(i)?;
+        if hunk.new_lines() > 0 {
+            let start = hunk.new_start() as usize;
+            ranges.push(start..=start + hunk.new_lines() as usize - 1);
+        }
+    }
+    Ok(LineFilter::new(ranges))
+}

@@ -1,0 +1,124 @@
+//! keygate: stops AWS credentials from entering git history.
+//!
+//! The flow is one way: an input (`fs` for files, `git` for staged changes)
+//! hands bytes to the `scan` engine, which runs the `detect`ors (literal
+//! prefilter, then regexes, over the `rules`), drops what the `allowlist`
+//! allows (from `config`), and collects findings for `report`. `main.rs`
+//! parses arguments (`cli`), calls [`run`], and exits with the code from
+//! [`Outcome`] or `error`.
+
+pub mod allowlist;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod fs;
+pub mod git;
+pub mod hook;
+pub mod report;
+pub mod rules;
+pub mod scan;
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::allowlist::Allowlist;
+use crate::cli::{Args, Command};
+use crate::config::Config;
+use crate::detect::Detector;
+use crate::error::{Error, EXIT_CLEAN, EXIT_ERROR, EXIT_FOUND};
+use crate::report::{Audience, ReportOptions};
+use crate::scan::{ScanReport, Scanner};
+
+/// How a completed run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was scanned; nothing found.
+    Clean,
+    /// Credentials found: block.
+    Found,
+    /// Something could not be scanned: never clean.
+    Incomplete,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Clean => EXIT_CLEAN,
+            Outcome::Found => EXIT_FOUND,
+            Outcome::Incomplete => EXIT_ERROR,
+        }
+    }
+
+    fn of(report: &ScanReport) -> Outcome {
+        if !report.complete() {
+            Outcome::Incomplete
+        } else if report.findings.is_empty() {
+            Outcome::Clean
+        } else {
+            Outcome::Found
+        }
+    }
+}
+
+/// Runs a parsed command, writing the report to `out` and problems to `err`.
+pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
+    match &args.command {
+        Command::Help => {
+            writeln!(out, "{}", cli::USAGE)?;
+            Ok(Outcome::Clean)
+        }
+        Command::Version => {
+            writeln!(out, "keygate {}", env!("CARGO_PKG_VERSION"))?;
+            Ok(Outcome::Clean)
+        }
+        Command::Scan(paths) => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let scanner = build_scanner(args, &cwd)?;
+            let mut report = ScanReport::default();
+            fs::scan_paths(&scanner, paths, &mut report);
+            finish(args, Audience::Scan, &report, out, err)
+        }
+        Command::Staged => run_staged(args, Audience::Scan, out, err),
+        Command::Hook(name) => hook::run_hook(*name, args, out, err),
+    }
+}
+
+/// Scans the staged changes of the repository git points at.
+pub fn run_staged(
+    args: &Args,
+    audience: Audience,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let repo = git::open_repository()?;
+    let root = git::work_tree(&repo)?.to_path_buf();
+    let scanner = build_scanner(args, &root)?;
+    let mut report = ScanReport::default();
+    git::scan_staged(&scanner, &repo, args.max_file_size, &mut report)?;
+    finish(args, audience, &report, out, err)
+}
+
+/// Detectors and allowlist from `--config` or the config found in `dir`.
+pub fn build_scanner(args: &Args, dir: &Path) -> Result<Scanner, Error> {
+    let config = Config::discover(args.config.as_deref(), dir)?;
+    let allowlist = Allowlist::from_config(&config)?;
+    Ok(Scanner::new(Detector::builtin(), allowlist))
+}
+
+fn finish(
+    args: &Args,
+    audience: Audience,
+    report: &ScanReport,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let options = ReportOptions {
+        format: args.format,
+        audience,
+        show_secrets: args.show_secrets,
+    };
+    report::write(out, report, options)?;
+    report::write_problems(err, report)?;
+    Ok(Outcome::of(report))
+}

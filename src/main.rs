@@ -1,0 +1,48 @@
+//! The `keygate` binary: parse, run, print, exit. Everything else is the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use keygate::cli::Args;
+use keygate::error::{scrub, EXIT_ERROR};
+
+fn main() -> ExitCode {
+    // A bug must never look like "clean", nor print what it was scanning.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "keygate: internal error{location}: {}; the scan is incomplete",
+            scrub(&message)
+        );
+        std::process::exit(i32::from(EXIT_ERROR));
+    }));
+
+    let args = match Args::parse(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("keygate: {}", e.scrubbed_message());
+            return ExitCode::from(e.exit_code());
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut err = std::io::stderr().lock();
+    let code = match keygate::run(&args, &mut out, &mut err) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => {
+            let _ = writeln!(err, "keygate: error: {}", e.scrubbed_message());
+            e.exit_code()
+        }
+    };
+    let _ = out.flush();
+    ExitCode::from(code)
+}

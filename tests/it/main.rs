@@ -1,0 +1,9 @@
+//! Integration tests: the real `keygate` binary against real files and real
+//! git repositories. One test binary (fast to link); one module per area.
+
+mod util;
+
+mod install;
+mod peers;
+mod scan;
+mod staged;
