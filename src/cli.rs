@@ -14,6 +14,8 @@ Usage:
   keygate --staged [OPTIONS]          scan what is staged for the next commit
   keygate scan [OPTIONS] PATH...      scan files and directories (`-` reads stdin)
   keygate hook pre-commit             the pre-commit hook (what hooks/pre-commit runs)
+  keygate hook pre-receive            the server hook: every commit a push brings (stdin as git gives it)
+  keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
 
 Options:
   --format text|json     report format (default: text)
@@ -41,6 +43,8 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookName {
     PreCommit,
+    PreReceive,
+    PrePush,
 }
 
 /// Parsed arguments.
@@ -51,6 +55,8 @@ pub struct Args {
     pub config: Option<PathBuf>,
     pub show_secrets: bool,
     pub max_file_size: u64,
+    /// Arguments git passes to a hook (pre-push: remote name and URL).
+    pub hook_args: Vec<String>,
 }
 
 impl Args {
@@ -64,6 +70,7 @@ impl Args {
         let mut config = None;
         let mut show_secrets = false;
         let mut max_file_size = crate::git::DEFAULT_MAX_BLOB_BYTES;
+        let mut hook_args = Vec::new();
         let usage = |e: lexopt::Error| Error::Usage(e.to_string());
         while let Some(arg) = parser.next().map_err(usage)? {
             match arg {
@@ -99,9 +106,11 @@ impl Args {
                             let name = parser.value().map_err(usage)?;
                             Command::Hook(match name.to_str() {
                                 Some("pre-commit") => HookName::PreCommit,
+                                Some("pre-receive") => HookName::PreReceive,
+                                Some("pre-push") => HookName::PrePush,
                                 _ => {
                                     return Err(Error::Usage(format!(
-                                        "unknown hook {name:?} (expected pre-commit)"
+                                        "unknown hook {name:?} (expected pre-commit, pre-receive or pre-push)"
                                     )))
                                 }
                             })
@@ -115,6 +124,12 @@ impl Args {
                 }
                 Value(value) if matches!(command, Some(Command::Scan(_))) => {
                     paths.push(PathBuf::from(value));
+                }
+                // git passes pre-push the remote's name and URL.
+                Value(value)
+                    if command == Some(Command::Hook(HookName::PrePush)) && hook_args.len() < 2 =>
+                {
+                    hook_args.push(value.to_string_lossy().into_owned());
                 }
                 other => return Err(usage(other.unexpected())),
             }
@@ -135,6 +150,7 @@ impl Args {
             config,
             show_secrets,
             max_file_size,
+            hook_args,
         })
     }
 }

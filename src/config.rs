@@ -48,6 +48,8 @@ pub enum ConfigError {
 pub struct Config {
     #[serde(default)]
     pub allowlist: AllowlistConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Where the config came from, for error messages (not part of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -66,6 +68,41 @@ pub struct AllowlistConfig {
     /// Fingerprints as printed by a report.
     #[serde(default)]
     pub fingerprints: Vec<String>,
+}
+
+/// `[server]`: how the pre-receive hook spends its time.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds the hook may spend before it stops (GitHub Enterprise gives
+    /// pre-receive hooks 5 s; the default leaves room for git itself).
+    #[serde(default = "default_time_budget")]
+    pub time_budget_seconds: f64,
+    /// What to do when the budget runs out: `reject` (fail closed) or `accept`.
+    #[serde(default)]
+    pub on_timeout: OnTimeout,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            time_budget_seconds: default_time_budget(),
+            on_timeout: OnTimeout::Reject,
+        }
+    }
+}
+
+fn default_time_budget() -> f64 {
+    4.5
+}
+
+/// What a server does with a push it could not scan in time.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    #[default]
+    Reject,
+    Accept,
 }
 
 impl Config {

@@ -7,6 +7,7 @@
 use crate::config::ConfigError;
 use crate::detect::{DetectError, Detector};
 use crate::git::GitError;
+use crate::push::PushError;
 use crate::scan::redact;
 
 /// Exit code: nothing found.
@@ -26,6 +27,8 @@ pub enum Error {
     Detect(#[from] DetectError),
     #[error(transparent)]
     Git(#[from] GitError),
+    #[error(transparent)]
+    Push(#[from] PushError),
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
 }

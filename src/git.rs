@@ -11,6 +11,7 @@
 //! for a blob in which the prefilter found a candidate.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Repository};
 
@@ -42,6 +43,10 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    #[error("cannot read git config: {0}")]
+    ConfigUnreadable(#[source] git2::Error),
+    #[error("time budget exceeded: {remaining} changed file(s) not scanned")]
+    TimeBudgetExceeded { remaining: usize },
     #[error("internal error: a reading thread stopped; the scan is incomplete")]
     WorkerPanicked,
     #[error("blob {oid} is {size} bytes, over the {limit}-byte limit: not scanned (allowlist the path or raise --max-file-size)")]
@@ -70,12 +75,23 @@ pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
     })
 }
 
-/// One staged file whose content changed.
-#[derive(Debug)]
-struct StagedFile {
-    path: String,
-    old: Option<Oid>,
-    new: Oid,
+/// One file whose content a commit (or the index) changes: the unit of
+/// reading. `old` is the blob it replaces, for computing the added lines.
+#[derive(Clone, Debug)]
+pub struct BlobChange {
+    pub path: String,
+    pub old: Option<Oid>,
+    pub new: Oid,
+    /// The commit that makes the change (none for staged changes).
+    pub commit: Option<Oid>,
+}
+
+/// Bounds on reading: per blob, and for the whole run.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadLimits {
+    pub max_blob_bytes: u64,
+    /// Past this instant, the remaining blobs are reported as not scanned.
+    pub deadline: Option<Instant>,
 }
 
 /// Below this many changed files, one thread reads them all.
@@ -89,29 +105,45 @@ pub fn scan_staged(
     report: &mut ScanReport,
 ) -> Result<(), GitError> {
     work_tree(repo)?;
-    let files: Vec<StagedFile> = staged_files(repo)?
-        .into_iter()
-        .filter(|f| !scanner.allowlist.allows_path(Path::new(&f.path)))
+    let changes = staged_changes(repo)?;
+    let limits = ReadLimits {
+        max_blob_bytes,
+        deadline: None,
+    };
+    scan_blob_changes(scanner, repo, &changes, limits, report)
+}
+
+/// Reads and scans blob changes on all cores (each worker with its own
+/// `Repository`, opened the same way, environment included), keeping the
+/// report in the order of `changes`.
+pub fn scan_blob_changes(
+    scanner: &Scanner,
+    repo: &Repository,
+    changes: &[BlobChange],
+    limits: ReadLimits,
+    report: &mut ScanReport,
+) -> Result<(), GitError> {
+    let changes: Vec<&BlobChange> = changes
+        .iter()
+        .filter(|c| !scanner.allowlist.allows_path(Path::new(&c.path)))
         .collect();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(files.len().div_ceil(FILES_PER_THREAD))
+        .min(changes.len().div_ceil(FILES_PER_THREAD))
         .max(1);
     if workers == 1 {
-        scan_files(scanner, repo, &files, max_blob_bytes, report);
+        scan_changes(scanner, repo, &changes, limits, report);
         return Ok(());
     }
-    // A `Repository` is not shared between threads: each worker opens its own,
-    // the same way (environment included) as the one the diff came from.
-    let chunk = files.len().div_ceil(workers);
+    let chunk = changes.len().div_ceil(workers);
     let reports: Vec<Result<ScanReport, GitError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
+        let handles: Vec<_> = changes
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     let repo = open_repository()?;
                     let mut local = ScanReport::default();
-                    scan_files(scanner, &repo, part, max_blob_bytes, &mut local);
+                    scan_changes(scanner, &repo, part, limits, &mut local);
                     Ok(local)
                 })
             })
@@ -127,92 +159,82 @@ pub fn scan_staged(
     Ok(())
 }
 
-/// Reads each file's staged blob, prefilters it, and only for a blob with a
+/// Reads each changed blob, prefilters it, and only for a blob with a
 /// candidate computes which lines the change adds and runs the detectors.
-fn scan_files(
+fn scan_changes(
     scanner: &Scanner,
     repo: &Repository,
-    files: &[StagedFile],
-    max_blob_bytes: u64,
+    changes: &[&BlobChange],
+    limits: ReadLimits,
     report: &mut ScanReport,
 ) {
     let odb = match repo.odb() {
         Ok(odb) => odb,
         Err(source) => {
-            for file in files {
-                let source = git2::Error::new(source.code(), source.class(), source.message());
-                report.problem(
-                    &file.path,
-                    GitError::ObjectUnreadable {
-                        oid: file.new,
-                        source,
-                    },
-                );
-            }
+            report.problem("<repository>", GitError::IndexUnreadable(source));
             return;
         }
     };
-    for file in files {
-        let (size, _) = match odb.read_header(file.new) {
-            Ok(header) => header,
-            Err(source) => {
-                report.problem(
-                    &file.path,
-                    GitError::ObjectUnreadable {
-                        oid: file.new,
-                        source,
-                    },
-                );
-                continue;
-            }
-        };
-        if size as u64 > max_blob_bytes {
+    for (done, change) in changes.iter().enumerate() {
+        if limits.deadline.is_some_and(|d| Instant::now() > d) {
             report.problem(
-                &file.path,
-                GitError::BlobTooLarge {
-                    oid: file.new,
-                    size: size as u64,
-                    limit: max_blob_bytes,
+                "<time budget>",
+                GitError::TimeBudgetExceeded {
+                    remaining: changes.len() - done,
                 },
             );
-            continue;
+            return;
         }
-        let blob = match repo.find_blob(file.new) {
-            Ok(blob) => blob,
-            Err(source) => {
-                report.problem(
-                    &file.path,
-                    GitError::ObjectUnreadable {
-                        oid: file.new,
-                        source,
-                    },
-                );
-                continue;
+        let before = report.findings.len();
+        if let Err(error) = scan_change(scanner, repo, &odb, change, limits.max_blob_bytes, report)
+        {
+            report.problem(&change.path, error);
+        }
+        if let Some(commit) = change.commit {
+            for finding in &mut report.findings[before..] {
+                finding.commit = Some(commit.to_string());
             }
-        };
-        let content = blob.content();
-        if !scanner.detector.has_candidate(content) {
-            report.inputs += 1;
-            report.bytes += content.len() as u64;
-            continue;
         }
-        let filter = match file.old {
-            None => None,
-            Some(old) => match added_lines(repo, old, &blob) {
-                Ok(filter) => Some(filter),
-                Err(source) => {
-                    report.problem(&file.path, GitError::ObjectUnreadable { oid: old, source });
-                    continue;
-                }
-            },
-        };
-        scanner.scan(&file.path, content, filter.as_ref(), report);
     }
+}
+
+fn scan_change(
+    scanner: &Scanner,
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    change: &BlobChange,
+    max_blob_bytes: u64,
+    report: &mut ScanReport,
+) -> Result<(), GitError> {
+    let unreadable = |oid: Oid| move |source| GitError::ObjectUnreadable { oid, source };
+    let (size, _) = odb
+        .read_header(change.new)
+        .map_err(unreadable(change.new))?;
+    if size as u64 > max_blob_bytes {
+        return Err(GitError::BlobTooLarge {
+            oid: change.new,
+            size: size as u64,
+            limit: max_blob_bytes,
+        });
+    }
+    let blob = repo.find_blob(change.new).map_err(unreadable(change.new))?;
+    let content = blob.content();
+    if !scanner.detector.has_candidate(content) {
+        report.inputs += 1;
+        report.bytes += content.len() as u64;
+        return Ok(());
+    }
+    let filter = match change.old {
+        None => None,
+        Some(old) => Some(added_lines(repo, old, &blob).map_err(unreadable(old))?),
+    };
+    scanner.scan(&change.path, content, filter.as_ref(), report);
+    Ok(())
 }
 
 /// The files whose staged content differs from `HEAD`, with their old blob
 /// when the file existed before (renames paired with their source).
-fn staged_files(repo: &Repository) -> Result<Vec<StagedFile>, GitError> {
+fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
     let index = repo.index().map_err(GitError::IndexUnreadable)?;
     let head_tree = match repo.head() {
         Ok(head) => Some(head.peel_to_tree().map_err(GitError::HeadUnreadable)?),
@@ -254,17 +276,18 @@ fn staged_files(repo: &Repository) -> Result<Vec<StagedFile>, GitError> {
         if old == Some(new.id()) {
             continue; // mode-only change or exact rename: nothing new
         }
-        files.push(StagedFile {
+        files.push(BlobChange {
             path: String::from_utf8_lossy(new.path_bytes().unwrap_or_default()).into_owned(),
             old,
             new: new.id(),
+            commit: None,
         });
     }
     Ok(files)
 }
 
 /// The lines of `new` that are not in `old` (1-based, of `new`).
-fn added_lines(
+pub fn added_lines(
     repo: &Repository,
     old: Oid,
     new: &git2::Blob<'_>,

@@ -1,12 +1,24 @@
-//! The git hook modes: the same scans as the commands, with the wording and
-//! the inputs a hook needs.
+//! The git hook modes: the same engine as the commands, with the inputs a
+//! hook gets from git and the wording it needs.
+//!
+//! `pre-commit` scans the index; `pre-receive` and `pre-push` scan the
+//! commits a push brings (`push`). The server takes its config only from the
+//! server (`--config`, or `keygate.config` in the repository's git config),
+//! never from the pushed content: a `.keygate.toml` inside a push must not
+//! loosen the gate.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crate::cli::{Args, HookName};
+use crate::config::{Config, OnTimeout};
 use crate::error::Error;
+use crate::git::{self, GitError, ReadLimits};
+use crate::push::{self, Known, PushError};
 use crate::report::Audience;
-use crate::{run_staged, Outcome};
+use crate::scan::{ScanReport, Scanner};
+use crate::{finish, run_staged, Outcome};
 
 /// Runs the named hook.
 pub fn run_hook(
@@ -17,5 +29,112 @@ pub fn run_hook(
 ) -> Result<Outcome, Error> {
     match name {
         HookName::PreCommit => run_staged(args, Audience::PreCommit, out, err),
+        HookName::PreReceive => run_push_hook(args, Side::Server, out, err),
+        HookName::PrePush => run_push_hook(args, Side::Client, out, err),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Server,
+    Client,
+}
+
+fn run_push_hook(
+    args: &Args,
+    side: Side,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let mut input = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut input)
+        .map_err(PushError::InputUnreadable)?;
+    let repo = git::open_repository()?;
+    let (config, updates, known) = match side {
+        Side::Server => {
+            let config = match server_config_path(args, &repo)? {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            (config, push::parse_pre_receive(&input)?, Known::AllRefs)
+        }
+        Side::Client => {
+            let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+            let config = Config::discover(args.config.as_deref(), &root)?;
+            let remote = args
+                .hook_args
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "origin".into());
+            (config, push::parse_pre_push(&input)?, Known::Remote(remote))
+        }
+    };
+    let scanner = Scanner::new(
+        crate::detect::Detector::builtin(),
+        crate::allowlist::Allowlist::from_config(&config)?,
+    );
+    let deadline = (side == Side::Server)
+        .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
+    let limits = ReadLimits {
+        max_blob_bytes: args.max_file_size,
+        deadline,
+    };
+    let mut report = ScanReport::default();
+    match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
+        Ok(()) => {}
+        Err(PushError::TimeBudgetExceeded) => {
+            report.problem("<time budget>", PushError::TimeBudgetExceeded)
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let timed_out = !report.problems.is_empty()
+        && report.problems.iter().all(|p| {
+            matches!(
+                p.error.downcast_ref::<GitError>(),
+                Some(GitError::TimeBudgetExceeded { .. })
+            ) || matches!(
+                p.error.downcast_ref::<PushError>(),
+                Some(PushError::TimeBudgetExceeded)
+            )
+        });
+    if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {
+        writeln!(
+            err,
+            "keygate: WARNING: the {:.1} s time budget ran out before every pushed commit was \
+             scanned; accepting anyway because the server is configured with \
+             on_timeout = \"accept\". This push was NOT fully checked.",
+            config.server.time_budget_seconds
+        )?;
+        return Ok(Outcome::Clean);
+    }
+    if timed_out {
+        writeln!(
+            err,
+            "keygate: the {:.1} s time budget ran out before every pushed commit was scanned; \
+             rejecting (fail closed). Push fewer commits at a time, or ask the server admin \
+             to raise [server] time_budget_seconds.",
+            config.server.time_budget_seconds
+        )?;
+    }
+    let audience = match side {
+        Side::Server => Audience::Push,
+        Side::Client => Audience::PrePush,
+    };
+    finish(args, audience, &report, out, err)
+}
+
+/// `--config`, else the `keygate.config` path in the repository's git config.
+fn server_config_path(args: &Args, repo: &git2::Repository) -> Result<Option<PathBuf>, Error> {
+    if let Some(path) = &args.config {
+        return Ok(Some(path.clone()));
+    }
+    let config = repo.config().map_err(GitError::ConfigUnreadable)?;
+    match config.get_path("keygate.config") {
+        Ok(path) => Ok(Some(path)),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(GitError::ConfigUnreadable(e).into()),
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fs;
 pub mod git;
 pub mod hook;
+pub mod push;
 pub mod report;
 pub mod rules;
 pub mod scan;
@@ -106,7 +107,7 @@ pub fn build_scanner(args: &Args, dir: &Path) -> Result<Scanner, Error> {
     Ok(Scanner::new(Detector::builtin(), allowlist))
 }
 
-fn finish(
+pub(crate) fn finish(
     args: &Args,
     audience: Audience,
     report: &ScanReport,

@@ -24,7 +24,10 @@ pub enum Format {
 pub enum Audience {
     Scan,
     PreCommit,
+    /// Server side: the push is rejected.
     Push,
+    /// Client side: the push is stopped before anything is sent.
+    PrePush,
 }
 
 /// How to print.
@@ -61,6 +64,11 @@ fn write_text(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
         Audience::Push => writeln!(
             out,
             "keygate: push rejected: {count} AWS {noun} in the pushed commits\n"
+        )?,
+        Audience::PrePush => writeln!(
+            out,
+            "keygate: push stopped before anything was sent: {count} AWS {noun} in commits \
+             the remote does not have\n"
         )?,
         Audience::Scan => writeln!(out, "keygate: {count} AWS {noun} found\n")?,
     }
@@ -111,7 +119,7 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
             "  1. Remove the credential from the staged file(s), then `git add` them again. Load it\n     \
              from the environment, an AWS profile outside the repository, or a secrets manager."
         )?,
-        Audience::Push => writeln!(
+        Audience::Push | Audience::PrePush => writeln!(
             out,
             "  1. Remove the credential from every commit that adds it (`git rebase -i`, or\n     \
              `git filter-repo` for older commits), then push again."
@@ -125,7 +133,7 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
     if long_term {
         writeln!(
             out,
-            "  2. Treat the key as exposed: in IAM, deactivate it\n     \
+            "  2. Treat the key as exposed and rotate it: in IAM, deactivate it\n     \
              (aws iam update-access-key --access-key-id <the key ID> --status Inactive),\n     \
              create a new key, delete the old one, and check CloudTrail for its use."
         )?;
@@ -147,11 +155,18 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
         "  3. Prefer IAM roles, IAM Identity Center (SSO) and short-lived credentials over\n     \
          long-term access keys."
     )?;
-    writeln!(
-        out,
-        "False alarm? Add `keygate:allow` to the line, or its fingerprint to\n\
-         [allowlist] fingerprints in .keygate.toml."
-    )
+    match audience {
+        Audience::Push => writeln!(
+            out,
+            "False alarm? Add `keygate:allow` to the line, or ask the server's admin to add\n\
+             the fingerprint to the server's [allowlist] fingerprints."
+        ),
+        _ => writeln!(
+            out,
+            "False alarm? Add `keygate:allow` to the line, or its fingerprint to\n\
+             [allowlist] fingerprints in .keygate.toml."
+        ),
+    }
 }
 
 #[derive(Serialize)]

@@ -5,5 +5,6 @@ mod util;
 
 mod install;
 mod peers;
+mod push;
 mod scan;
 mod staged;

@@ -110,6 +110,18 @@ impl Run {
         self
     }
 
+    /// `needle` in stdout or stderr (hooks' output reaches the user either way).
+    #[track_caller]
+    pub fn output_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle) || self.stderr.contains(needle),
+            "output lacks {needle:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
     /// Fails if `needle` appears anywhere in the output.
     #[track_caller]
     pub fn never_shows(&self, needle: &str) -> &Run {

@@ -1,0 +1,350 @@
+//! Reads what a push brings: every new commit of every ref it updates.
+//!
+//! On the server (`pre-receive`) the pushed objects are still in git's
+//! quarantine directory; libgit2 sees them because `open_from_env` honours
+//! `GIT_OBJECT_DIRECTORY` and `GIT_ALTERNATE_OBJECT_DIRECTORIES`, which git
+//! sets for the hook. On the client (`pre-push`) the same walk covers the
+//! commits the remote does not have yet.
+//!
+//! Every new commit counts, not only the tips: a key added in one commit and
+//! removed in the next still lives in history. Each new blob is read once
+//! (deduplicated by id across commits and refs); the tree comparison only
+//! descends into subtrees whose ids differ, and line diffs are computed only
+//! for blobs in which the prefilter found a candidate.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
+
+use git2::{ObjectType, Oid, Repository, Sort};
+
+use crate::git::{scan_blob_changes, BlobChange, GitError, ReadLimits};
+use crate::scan::{ScanReport, Scanner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("standard input line {line}: expected {expected}")]
+    InputMalformed { line: usize, expected: &'static str },
+    #[error("standard input line {line}: not an object id")]
+    ObjectIdInvalid { line: usize },
+    #[error("cannot read standard input: {0}")]
+    InputUnreadable(#[source] std::io::Error),
+    #[error("cannot list the pushed commits: {0}")]
+    WalkFailed(#[source] git2::Error),
+    #[error("cannot read pushed object {oid}: {source}")]
+    ObjectUnreadable {
+        oid: Oid,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("time budget exceeded while listing the pushed commits")]
+    TimeBudgetExceeded,
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+/// One ref a push changes. `None` is git's all-zero id: creation (`old`) or
+/// deletion (`new`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefUpdate {
+    pub old: Option<Oid>,
+    pub new: Option<Oid>,
+    pub refname: String,
+}
+
+/// Which commits are already known, so only the new ones are scanned.
+#[derive(Clone, Debug)]
+pub enum Known {
+    /// Server side: everything reachable from the repository's refs (which the
+    /// push has not updated yet).
+    AllRefs,
+    /// Client side: what the named remote has, by its remote-tracking refs.
+    Remote(String),
+}
+
+/// Parses pre-receive standard input: `<old> <new> <ref>` per line.
+pub fn parse_pre_receive(input: &[u8]) -> Result<Vec<RefUpdate>, PushError> {
+    parse_lines(input, 3, "`<old-id> <new-id> <ref>`", |fields, line| {
+        Ok(RefUpdate {
+            old: parse_oid(fields[0], line)?,
+            new: parse_oid(fields[1], line)?,
+            refname: fields[2].to_string(),
+        })
+    })
+}
+
+/// Parses pre-push standard input: `<local ref> <local id> <remote ref> <remote id>`.
+pub fn parse_pre_push(input: &[u8]) -> Result<Vec<RefUpdate>, PushError> {
+    parse_lines(
+        input,
+        4,
+        "`<local-ref> <local-id> <remote-ref> <remote-id>`",
+        |fields, line| {
+            Ok(RefUpdate {
+                old: parse_oid(fields[3], line)?,
+                new: parse_oid(fields[1], line)?,
+                refname: fields[2].to_string(),
+            })
+        },
+    )
+}
+
+fn parse_lines(
+    input: &[u8],
+    count: usize,
+    expected: &'static str,
+    build: impl Fn(&[&str], usize) -> Result<RefUpdate, PushError>,
+) -> Result<Vec<RefUpdate>, PushError> {
+    let mut updates = Vec::new();
+    for (index, raw) in input.split(|&b| b == b'\n').enumerate() {
+        let line = index + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let text =
+            std::str::from_utf8(raw).map_err(|_| PushError::InputMalformed { line, expected })?;
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        if fields.len() != count {
+            return Err(PushError::InputMalformed { line, expected });
+        }
+        updates.push(build(&fields, line)?);
+    }
+    Ok(updates)
+}
+
+/// An object id in hex; all zeros (of either length) is `None`.
+fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
+    let hex = text.len() == 40 || text.len() == 64;
+    if !hex || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(PushError::ObjectIdInvalid { line });
+    }
+    if text.bytes().all(|b| b == b'0') {
+        return Ok(None);
+    }
+    Oid::from_str(text)
+        .map(Some)
+        .map_err(|_| PushError::ObjectIdInvalid { line })
+}
+
+/// Scans everything the updates bring that `known` does not already have.
+pub fn scan_push(
+    scanner: &Scanner,
+    repo: &Repository,
+    updates: &[RefUpdate],
+    known: &Known,
+    limits: ReadLimits,
+    report: &mut ScanReport,
+) -> Result<(), PushError> {
+    let mut walk = repo.revwalk().map_err(PushError::WalkFailed)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
+        .map_err(PushError::WalkFailed)?;
+    let mut changes = Vec::new();
+    let mut any_tip = false;
+    for update in updates {
+        let Some(new) = update.new else {
+            continue; // deletion: nothing arrives
+        };
+        let object = repo
+            .find_object(new, None)
+            .map_err(|source| PushError::ObjectUnreadable { oid: new, source })?;
+        // Annotated tags: the message is content too; then the tagged object.
+        let mut target = object;
+        while let Some(tag) = target.as_tag() {
+            let name = format!("{} (tag message)", update.refname);
+            let before = report.findings.len();
+            scanner.scan(&name, tag.message_bytes().unwrap_or_default(), None, report);
+            for finding in &mut report.findings[before..] {
+                finding.commit = Some(tag.id().to_string());
+            }
+            target = tag.target().map_err(|source| PushError::ObjectUnreadable {
+                oid: tag.id(),
+                source,
+            })?;
+        }
+        match target.kind() {
+            Some(ObjectType::Commit) => {
+                walk.push(target.id()).map_err(PushError::WalkFailed)?;
+                any_tip = true;
+            }
+            Some(ObjectType::Blob) => changes.push(BlobChange {
+                path: update.refname.clone(),
+                old: None,
+                new: target.id(),
+                commit: None,
+            }),
+            Some(ObjectType::Tree) => {
+                tree_changes(repo, None, target.id(), "", None, &mut changes)?;
+            }
+            _ => {}
+        }
+    }
+    if any_tip {
+        match known {
+            Known::AllRefs => {
+                walk.hide_glob("refs/*").map_err(PushError::WalkFailed)?;
+            }
+            Known::Remote(remote) => {
+                // A remote without tracking refs has nothing to hide.
+                let _ = walk.hide_glob(&format!("refs/remotes/{remote}/*"));
+            }
+        }
+        for update in updates {
+            if let Some(old) = update.old {
+                // The remote's (or the server's) current tip, when we have it.
+                if repo.find_commit(old).is_ok() {
+                    walk.hide(old).map_err(PushError::WalkFailed)?;
+                }
+            }
+        }
+        for oid in walk {
+            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(PushError::TimeBudgetExceeded);
+            }
+            let oid = oid.map_err(PushError::WalkFailed)?;
+            commit_changes(repo, oid, &mut changes)?;
+        }
+    }
+    // Each blob once, at its first (oldest) appearance, unless allowlisted there.
+    let mut seen = HashSet::new();
+    changes.retain(|c| !scanner.allowlist.allows_path(Path::new(&c.path)) && seen.insert(c.new));
+    scan_blob_changes(scanner, repo, &changes, limits, report)?;
+    Ok(())
+}
+
+/// What commit `oid` adds. For a merge, only files that differ from every
+/// parent: content that one side already had is not new in the merge.
+fn commit_changes(repo: &Repository, oid: Oid, out: &mut Vec<BlobChange>) -> Result<(), PushError> {
+    let unreadable = |source| PushError::ObjectUnreadable { oid, source };
+    let commit = repo.find_commit(oid).map_err(unreadable)?;
+    let tree = commit.tree_id();
+    let parents: Vec<Oid> = commit.parent_ids().collect();
+    if parents.len() <= 1 {
+        let parent_tree = match parents.first() {
+            Some(&p) => Some(repo.find_commit(p).map_err(unreadable)?.tree_id()),
+            None => None,
+        };
+        return tree_changes(repo, parent_tree, tree, "", Some(oid), out);
+    }
+    let mut per_parent: Vec<HashMap<String, BlobChange>> = Vec::new();
+    for p in parents {
+        let parent_tree = repo.find_commit(p).map_err(unreadable)?.tree_id();
+        let mut changes = Vec::new();
+        tree_changes(repo, Some(parent_tree), tree, "", Some(oid), &mut changes)?;
+        per_parent.push(changes.into_iter().map(|c| (c.path.clone(), c)).collect());
+    }
+    let (first, rest) = per_parent.split_first().expect("a merge has parents");
+    let mut merged: Vec<BlobChange> = first
+        .values()
+        .filter(|c| rest.iter().all(|other| other.contains_key(&c.path)))
+        .cloned()
+        .collect();
+    merged.sort_by(|a, b| a.path.cmp(&b.path));
+    out.extend(merged);
+    Ok(())
+}
+
+/// Blobs of `new` that differ from `old` at the same path, descending only
+/// into subtrees whose ids differ.
+fn tree_changes(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+    prefix: &str,
+    commit: Option<Oid>,
+    out: &mut Vec<BlobChange>,
+) -> Result<(), PushError> {
+    if old == Some(new) {
+        return Ok(());
+    }
+    let unreadable = |oid| move |source| PushError::ObjectUnreadable { oid, source };
+    let new_tree = repo.find_tree(new).map_err(unreadable(new))?;
+    let old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = match old {
+        Some(old) => repo
+            .find_tree(old)
+            .map_err(unreadable(old))?
+            .iter()
+            .map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind())))
+            .collect(),
+        None => HashMap::new(),
+    };
+    for entry in new_tree.iter() {
+        let name = String::from_utf8_lossy(entry.name_bytes());
+        let path = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let before = old_entries.get(entry.name_bytes());
+        match entry.kind() {
+            Some(ObjectType::Tree) => {
+                let old_subtree = before
+                    .filter(|(_, kind)| *kind == Some(ObjectType::Tree))
+                    .map(|(id, _)| *id);
+                tree_changes(repo, old_subtree, entry.id(), &path, commit, out)?;
+            }
+            Some(ObjectType::Blob) => {
+                let old_blob = before
+                    .filter(|(_, kind)| *kind == Some(ObjectType::Blob))
+                    .map(|(id, _)| *id);
+                if old_blob != Some(entry.id()) {
+                    out.push(BlobChange {
+                        path,
+                        old: old_blob,
+                        new: entry.id(),
+                        commit,
+                    });
+                }
+            }
+            // Submodule entries (commits of another repository): no content here.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_ids_of_both_lengths_mean_creation_and_deletion() {
+        let sha1_zero = "0".repeat(40);
+        let sha256_zero = "0".repeat(64);
+        let id = "a".repeat(40);
+        let input = format!("{sha1_zero} {id} refs/heads/new\n{id} {sha1_zero} refs/heads/gone\n");
+        let updates = parse_pre_receive(input.as_bytes()).unwrap();
+        assert_eq!(updates[0].old, None);
+        assert!(updates[0].new.is_some());
+        assert_eq!(updates[1].new, None);
+        let input = format!("{sha256_zero} {sha256_zero} refs/heads/x\n");
+        assert_eq!(parse_pre_receive(input.as_bytes()).unwrap()[0].new, None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_line() {
+        let err = parse_pre_receive(b"\nnot a line\n").unwrap_err();
+        assert!(
+            matches!(err, PushError::InputMalformed { line: 2, .. }),
+            "{err}"
+        );
+        let err = parse_pre_receive(b"xyz abc refs/heads/x\n").unwrap_err();
+        assert!(
+            matches!(err, PushError::ObjectIdInvalid { line: 1 }),
+            "{err}"
+        );
+        assert!(parse_pre_receive(b"").unwrap().is_empty());
+        assert!(parse_pre_receive(&[0xff, 0xfe, b'\n']).is_err());
+    }
+
+    #[test]
+    fn pre_push_maps_local_to_new_and_remote_to_old() {
+        let local = "b".repeat(40);
+        let zero = "0".repeat(40);
+        let input = format!("refs/heads/main {local} refs/heads/main {zero}\n");
+        let updates = parse_pre_push(input.as_bytes()).unwrap();
+        assert_eq!(updates[0].old, None);
+        assert_eq!(updates[0].new, Oid::from_str(&local).ok());
+        assert_eq!(updates[0].refname, "refs/heads/main");
+    }
+}

@@ -1,0 +1,299 @@
+//! The server gate (`pre-receive`) and the client gate (`pre-push`): real
+//! bare repositories, real `git push`, objects checked in git's quarantine.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// A bare "server" repository with keygate's pre-receive hook, and a client
+/// clone of it.
+struct Push {
+    server: Test,
+    client: Test,
+}
+
+impl Push {
+    fn new() -> Push {
+        let server = Test::dir();
+        server.git(&["init", "-q", "--bare", "-b", "main", "server.git"]);
+        install_hook(&server.path().join("server.git/hooks"), "pre-receive");
+        let client = Test::repo();
+        client.git(&[
+            "remote",
+            "add",
+            "origin",
+            server.path().join("server.git").to_str().unwrap(),
+        ]);
+        Push { server, client }
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.server.path().join("server.git")
+    }
+
+    /// Commits `content` at `name` in the client without its own hook.
+    fn commit(&self, name: &str, content: impl AsRef<[u8]>, message: &str) {
+        self.client.stage(name, content);
+        self.client
+            .git(&["commit", "-q", "--no-verify", "-m", message]);
+    }
+
+    fn push(&self, args: &[&str]) -> Run {
+        let mut all = vec!["push", "-q", "origin"];
+        all.extend_from_slice(args);
+        self.client.git_run(&all)
+    }
+
+    /// The server's value of a ref, if it exists.
+    fn server_ref(&self, name: &str) -> Option<String> {
+        let run = self
+            .server
+            .git_in(&self.bare(), &["rev-parse", "--verify", "-q", name]);
+        (run.status == Some(0)).then(|| run.stdout.trim().to_string())
+    }
+
+    fn server_config(&self, text: &str) {
+        let path = self.server.path().join("keygate-server.toml");
+        std::fs::write(&path, text).unwrap();
+        self.server.git_in(
+            &self.bare(),
+            &["config", "keygate.config", path.to_str().unwrap()],
+        );
+    }
+}
+
+fn install_hook(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("hooks")
+        .join(name);
+    let target = dir.join(name);
+    std::fs::copy(script, &target).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+fn env_file() -> String {
+    format!(
+        "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
+        key_id(),
+        secret()
+    )
+}
+
+#[test]
+fn push_with_a_key_is_rejected_and_server_refs_are_unchanged() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.push(&["main"]).status(0);
+    let before = p.server_ref("main");
+    p.commit("deploy/app.env", env_file(), "add config");
+    let commit = p.client.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let run = p.push(&["main"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("remote:")
+        .stderr_has("deploy/app.env:1:19")
+        .stderr_has(&commit)
+        .stderr_has("aws-credential-pair")
+        .stderr_has("rotate")
+        .never_shows(&key_id())
+        .never_shows(&secret());
+    assert_eq!(p.server_ref("main"), before);
+}
+
+#[test]
+fn clean_push_of_many_commits_is_accepted() {
+    let p = Push::new();
+    for i in 0..60 {
+        p.commit(
+            &format!("src/file{}.txt", i % 7),
+            format!("line {i}\nsecret_key_name = \"{i}\"\n"),
+            &format!("c{i}"),
+        );
+    }
+    p.push(&["main"]).status(0);
+    assert!(p.server_ref("main").is_some());
+}
+
+#[test]
+fn key_added_then_removed_in_the_same_push_is_rejected() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.push(&["main"]).status(0);
+    p.commit("a.env", env_file(), "oops");
+    p.commit("a.env", "AWS_REGION=eu-west-1\n", "remove the key");
+    p.commit("b.txt", "more\n", "later");
+    let run = p.push(&["main"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("a.env:1:19");
+}
+
+#[test]
+fn new_branch_with_no_new_commits_is_accepted_and_old_history_is_not_rescanned() {
+    let p = Push::new();
+    // History with a key that reached the server before the gate existed.
+    let hook = p.bare().join("hooks/pre-receive");
+    std::fs::rename(&hook, p.server.path().join("held")).unwrap();
+    p.commit("old.env", env_file(), "old key");
+    p.push(&["main"]).status(0);
+    std::fs::rename(p.server.path().join("held"), &hook).unwrap();
+    p.client.git(&["branch", "feature"]);
+    p.push(&["feature"]).status(0);
+    // A new branch with one clean commit on top: only that commit is scanned.
+    p.client.git(&["checkout", "-q", "-b", "topic"]);
+    p.commit("t.txt", "clean\n", "topic");
+    p.push(&["topic"]).status(0);
+}
+
+#[test]
+fn tags_are_covered_lightweight_annotated_and_their_messages() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.push(&["main"]).status(0);
+    // An annotated tag whose message holds a key, on an old commit.
+    let message = format!("release notes\nAWS_ACCESS_KEY_ID={}\n", key_id());
+    p.client.git(&["tag", "-a", "v1", "-m", &message]);
+    let run = p.push(&["v1"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("refs/tags/v1 (tag message)");
+    assert_eq!(p.server_ref("refs/tags/v1"), None);
+    // A lightweight tag on a new commit with a key.
+    p.client.git(&["checkout", "-q", "--detach"]);
+    p.commit("k.txt", key_id(), "tagged key");
+    p.client.git(&["tag", "v2"]);
+    assert_ne!(p.push(&["v2"]).status, Some(0));
+    assert_eq!(p.server_ref("refs/tags/v2"), None);
+}
+
+#[test]
+fn branch_deletion_is_accepted() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.client.git(&["branch", "gone"]);
+    p.push(&["main", "gone"]).status(0);
+    p.push(&["--delete", "gone"]).status(0);
+    assert_eq!(p.server_ref("refs/heads/gone"), None);
+}
+
+#[test]
+fn a_pushed_allowlist_does_not_loosen_the_server() {
+    let p = Push::new();
+    p.commit(
+        ".keygate.toml",
+        "[allowlist]\npaths = [\"**\"]\n",
+        "allow all",
+    );
+    p.commit("a.env", env_file(), "key");
+    assert_ne!(p.push(&["main"]).status, Some(0));
+    assert_eq!(p.server_ref("main"), None);
+}
+
+#[test]
+fn server_config_from_git_config_applies() {
+    let p = Push::new();
+    p.server_config("[allowlist]\npaths = [\"fixtures/**\"]\n");
+    p.commit("fixtures/a.env", env_file(), "fixture");
+    p.push(&["main"]).status(0);
+    p.commit("src/a.env", env_file(), "real");
+    assert_ne!(p.push(&["main"]).status, Some(0));
+}
+
+#[test]
+fn multiple_refs_in_one_push_are_all_checked() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.client.git(&["checkout", "-q", "-b", "side"]);
+    p.commit("side.txt", key_id(), "key on side");
+    p.client.git(&["checkout", "-q", "main"]);
+    p.commit("main.txt", "clean\n", "clean on main");
+    let run = p.push(&["main", "side"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("side.txt:1:1");
+    assert_eq!(p.server_ref("main"), None);
+}
+
+#[test]
+fn merge_commits_count_only_what_the_merge_adds() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.client.git(&["checkout", "-q", "-b", "side"]);
+    p.commit("side.txt", "side work\n", "side");
+    p.client.git(&["checkout", "-q", "main"]);
+    p.commit("main.txt", "main work\n", "main");
+    p.client.git(&["merge", "-q", "--no-edit", "side"]);
+    p.push(&["main"]).status(0);
+    // An "evil" merge: content that neither parent has.
+    p.client.git(&["checkout", "-q", "-b", "side2"]);
+    p.commit("s2.txt", "s2\n", "s2");
+    p.client.git(&["checkout", "-q", "main"]);
+    p.commit("m2.txt", "m2\n", "m2");
+    p.client.git(&["merge", "-q", "--no-commit", "side2"]);
+    p.client.stage("evil.txt", key_id());
+    p.client
+        .git(&["commit", "-q", "--no-verify", "-m", "merge"]);
+    let run = p.push(&["main"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("evil.txt:1:1");
+}
+
+#[test]
+fn time_budget_fails_closed_by_default_and_says_so_when_open() {
+    let p = Push::new();
+    p.server_config("[server]\ntime_budget_seconds = 0.0\n");
+    p.commit("a.txt", "clean\n", "a");
+    let run = p.push(&["main"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("time budget");
+    p.server_config("[server]\ntime_budget_seconds = 0.0\non_timeout = \"accept\"\n");
+    p.push(&["main"]).status(0).stderr_has("NOT fully checked");
+}
+
+#[test]
+fn garbage_on_stdin_is_an_error_not_clean() {
+    let test = Test::dir();
+    test.git(&["init", "-q", "--bare", "b.git"]);
+    let bare = test.path().join("b.git");
+    test.keygate_in(
+        &bare,
+        &["hook", "pre-receive"],
+        Some(b"this is not a ref update\n"),
+    )
+    .status(2)
+    .stderr_has("line 1");
+    // Closed/empty stdin: nothing pushed, nothing to check.
+    test.keygate_in(&bare, &["hook", "pre-receive"], Some(b""))
+        .status(0);
+}
+
+#[test]
+fn pre_push_blocks_before_anything_is_sent() {
+    let server = Test::dir();
+    server.git(&["init", "-q", "--bare", "s.git"]);
+    let client = Test::repo();
+    client.git(&[
+        "remote",
+        "add",
+        "origin",
+        server.path().join("s.git").to_str().unwrap(),
+    ]);
+    install_hook(&client.path().join(".git/hooks"), "pre-push");
+    client.stage("README.md", "# x\n");
+    client.git(&["commit", "-q", "-m", "init"]);
+    client.git_run(&["push", "-q", "origin", "main"]).status(0);
+    client.stage("k.env", env_file());
+    client.git(&["commit", "-q", "--no-verify", "-m", "key"]);
+    let run = client.git_run(&["push", "-q", "origin", "main"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.output_has("k.env:1:19")
+        .output_has("before anything was sent")
+        .never_shows(&secret());
+    // The server still has only the first commit.
+    let count = server.git_in(
+        &server.path().join("s.git"),
+        &["rev-list", "--count", "main"],
+    );
+    assert_eq!(count.stdout.trim(), "1");
+}
