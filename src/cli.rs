@@ -18,7 +18,7 @@ Usage:
   keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
 
 Options:
-  --format text|json     report format (default: text)
+  --format text|json|sarif  report format (default: text)
   --config FILE          config file (default: .keygate.toml at the repository root,
                          or in the current directory for `scan`)
   --max-file-size BYTES  larger files are reported as not scanned (default: 512 MiB)
@@ -82,9 +82,10 @@ impl Args {
                     format = match value.to_str() {
                         Some("text") => Format::Text,
                         Some("json") => Format::Json,
+                        Some("sarif") => Format::Sarif,
                         _ => {
                             return Err(Error::Usage(format!(
-                                "unknown format {value:?} (expected text or json)"
+                                "unknown format {value:?} (expected text, json or sarif)"
                             )))
                         }
                     };

@@ -33,6 +33,15 @@ pub enum ConfigError {
         index: usize,
         message: String,
     },
+    #[error("{path}: rules[{index}] `{id}`: {problem}")]
+    RuleInvalid {
+        path: PathBuf,
+        index: usize,
+        id: String,
+        problem: String,
+    },
+    #[error("{path}: detect.disable: no built-in rule `{id}`")]
+    DisabledRuleUnknown { path: PathBuf, id: String },
     #[error("{path}: allowlist.paths[{index}] `{glob}`: invalid glob: {message}")]
     GlobInvalid {
         path: PathBuf,
@@ -50,6 +59,11 @@ pub struct Config {
     pub allowlist: AllowlistConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub detect: DetectConfig,
+    /// `[[rules]]`: custom detectors.
+    #[serde(default)]
+    pub rules: Vec<CustomRuleConfig>,
     /// Where the config came from, for error messages (not part of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -68,6 +82,58 @@ pub struct AllowlistConfig {
     /// Fingerprints as printed by a report.
     #[serde(default)]
     pub fingerprints: Vec<String>,
+}
+
+/// `[detect]`: switches for the built-in detection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Built-in rule ids to turn off.
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// Look for the exact values of the user's own keys (`~/.aws/credentials`,
+    /// `AWS_SHARED_CREDENTIALS_FILE`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+    #[serde(default = "yes")]
+    pub own_keys: bool,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            disable: Vec::new(),
+            own_keys: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One `[[rules]]` entry: a custom detector, for key formats the built-in
+/// rules do not know yet.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRuleConfig {
+    pub id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Regex over bytes; a group named `value`, or `secret_group`, is the secret.
+    pub regex: String,
+    /// Prefilter literals (case-insensitive): input without one is not searched.
+    pub keywords: Vec<String>,
+    /// Which capture group is the secret (default: a group named `value`, else the whole match).
+    #[serde(default)]
+    pub secret_group: Option<usize>,
+    /// Minimum Shannon entropy (bits per character) of the secret.
+    #[serde(default)]
+    pub min_entropy: Option<f64>,
+    /// Inputs the rule must find: checked when the config is loaded.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Inputs the rule must not find: checked when the config is loaded.
+    #[serde(default)]
+    pub negatives: Vec<String>,
 }
 
 /// `[server]`: how the pre-receive hook spends its time.

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
@@ -31,8 +32,8 @@ pub enum DetectError {
         #[source]
         source: Box<regex::Error>,
     },
-    #[error("rule `{id}`: the pattern has no group named `value`")]
-    PatternWithoutValueGroup { id: String },
+    #[error("rule `{id}`: the pattern has no capture group {group}")]
+    ValueGroupMissing { id: String, group: usize },
     #[error("rule `{id}`: has no prefilter literal")]
     RuleWithoutLiterals { id: String },
     #[error("prefilter could not be built: {0}")]
@@ -70,6 +71,26 @@ pub struct Detection {
     pub secret: Option<(String, Location, Range<usize>)>,
     /// Why this is a credential, in words.
     pub evidence: String,
+    pub confidence: Confidence,
+}
+
+/// How sure a detection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Confidence {
+    /// Evidence beyond the shape of the value is weak (a generic `secret`
+    /// name in AWS context, a token by its keyword only).
+    Medium,
+    /// The value's own format, an AWS keyword, or its pair proves it.
+    High,
+}
+
+impl std::fmt::Display for Confidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        })
+    }
 }
 
 impl Detection {
@@ -84,9 +105,16 @@ impl Detection {
 struct CompiledRule {
     id: String,
     kind: CredentialKind,
-    regex: Regex,
+    pattern: String,
+    wanted_group: usize,
+    /// The regex and the index of its value group, compiled on the first
+    /// prefilter hit: most runs of a hook never need a regex at all, and
+    /// compiling them all costs more than the whole scan of a small commit.
+    regex: OnceLock<(Regex, usize)>,
     confirmation: Confirmation,
-    boundary: Boundary,
+    boundary: Option<Boundary>,
+    min_entropy: Option<f64>,
+    description: String,
 }
 
 /// The compiled detectors: one prefilter and the rules behind it.
@@ -100,15 +128,25 @@ pub struct Detector {
     aws_hint: AhoCorasick,
 }
 
-/// A rule given as owned data (built-in rules are converted to this too).
+/// A rule given as owned data: built-in rules, custom rules from the config,
+/// and the user's own keys are all turned into this.
 #[derive(Clone, Debug)]
 pub struct RuleSpec {
     pub id: String,
     pub kind: CredentialKind,
+    pub description: String,
     pub literals: Vec<String>,
     pub pattern: String,
+    /// The capture group holding the credential when the pattern has no
+    /// group named `value` (0: the whole match).
+    pub value_group: usize,
     pub confirmation: Confirmation,
-    pub boundary: Boundary,
+    pub boundary: Option<Boundary>,
+    /// Custom rules: the value's Shannon entropy (bits per character) must reach this.
+    pub min_entropy: Option<f64>,
+    /// Compile when the detector is built (custom rules: errors surface at
+    /// load); built-in rules compile on their first prefilter hit.
+    pub eager: bool,
 }
 
 impl From<&Rule> for RuleSpec {
@@ -116,11 +154,49 @@ impl From<&Rule> for RuleSpec {
         RuleSpec {
             id: rule.id.to_string(),
             kind: rule.kind,
+            description: rule.description.to_string(),
             literals: rule.literals.iter().map(|l| l.to_string()).collect(),
             pattern: rule.pattern.to_string(),
+            value_group: 0,
             confirmation: rule.confirmation,
-            boundary: rule.boundary,
+            boundary: Some(rule.boundary),
+            min_entropy: None,
+            eager: false,
         }
+    }
+}
+
+impl RuleSpec {
+    /// A rule that finds the exact `values` (the user's own keys) anywhere.
+    pub fn known_values(values: &[String]) -> Option<RuleSpec> {
+        let values: Vec<&String> = values.iter().filter(|v| v.len() >= 16).collect();
+        if values.is_empty() {
+            return None;
+        }
+        let alternatives: Vec<String> = values.iter().map(|v| regex::escape(v)).collect();
+        Some(RuleSpec {
+            id: "aws-own-key".to_string(),
+            kind: CredentialKind::KnownKey,
+            description: "the exact value of one of your own AWS keys (from ~/.aws/credentials \
+                          or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+                .to_string(),
+            literals: values.iter().map(|v| v.to_string()).collect(),
+            pattern: format!("(?-i)(?P<value>{})", alternatives.join("|")),
+            value_group: 0,
+            confirmation: Confirmation::Exact,
+            boundary: None,
+            min_entropy: None,
+            eager: true,
+        })
+    }
+
+    /// The built-in rules except those whose id is in `disabled`.
+    pub fn builtin_except(disabled: &[String]) -> Vec<RuleSpec> {
+        RULES
+            .iter()
+            .filter(|r| !disabled.iter().any(|d| d == r.id))
+            .map(RuleSpec::from)
+            .collect()
     }
 }
 
@@ -140,17 +216,9 @@ impl Detector {
             if spec.literals.iter().all(|l| l.is_empty()) {
                 return Err(DetectError::RuleWithoutLiterals { id: spec.id });
             }
-            // Byte-oriented: input is often not UTF-8, and `(?i)` stays ASCII.
-            let regex = regex::bytes::RegexBuilder::new(&spec.pattern)
-                .unicode(false)
-                .size_limit(1 << 22)
-                .build()
-                .map_err(|e| DetectError::PatternInvalid {
-                    id: spec.id.clone(),
-                    source: Box::new(e),
-                })?;
-            if !regex.capture_names().any(|n| n == Some("value")) {
-                return Err(DetectError::PatternWithoutValueGroup { id: spec.id });
+            let regex = OnceLock::new();
+            if spec.eager {
+                let _ = regex.set(compile(&spec.id, &spec.pattern, spec.value_group)?);
             }
             for literal in spec.literals.iter().filter(|l| !l.is_empty()) {
                 literals.push(literal.clone());
@@ -159,9 +227,13 @@ impl Detector {
             rules.push(CompiledRule {
                 id: spec.id,
                 kind: spec.kind,
+                pattern: spec.pattern,
+                wanted_group: spec.value_group,
                 regex,
                 confirmation: spec.confirmation,
                 boundary: spec.boundary,
+                min_entropy: spec.min_entropy,
+                description: spec.description,
             });
         }
         // A full DFA: with case-insensitive literals the packed (SIMD)
@@ -173,7 +245,7 @@ impl Detector {
             .build(&literals)?;
         let aws_hint = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .build(["aws", "amazon", "s3"])?;
+            .build(["aws", "amazon", "s3", "akia", "asia"])?;
         Ok(Detector {
             prefilter,
             literal_rule,
@@ -229,20 +301,30 @@ impl Detector {
         out: &mut Vec<Candidate>,
     ) {
         let text = &input[window.clone()];
-        for caps in rule.regex.captures_iter(text) {
-            let Some(value) = caps.name("value") else {
+        let (regex, value_group) = rule.regex.get_or_init(|| {
+            compile(&rule.id, &rule.pattern, rule.wanted_group)
+                .expect("built-in rules compile (checked by tests); custom rules compile eagerly")
+        });
+        for caps in regex.captures_iter(text) {
+            let Some(value) = caps.get(*value_group) else {
                 continue;
             };
             let span = window.start + value.start()..window.start + value.end();
-            if !bounded(input, &span, rule.boundary) {
+            if span.is_empty() || rule.boundary.is_some_and(|b| !bounded(input, &span, b)) {
                 continue;
             }
             let bytes = &input[span.clone()];
-            if !plausible(rule.kind, bytes) {
+            let plausible = match rule.confirmation {
+                Confirmation::Exact => rule
+                    .min_entropy
+                    .is_none_or(|floor| shannon_entropy(bytes) >= floor),
+                _ => plausible(rule.kind, bytes),
+            };
+            if !plausible {
                 continue;
             }
             let strength = match rule.confirmation {
-                Confirmation::Value => Strength::Value,
+                Confirmation::Value | Confirmation::Exact => Strength::Value,
                 Confirmation::Assignment => {
                     let name = caps.name("name").map(|m| m.as_bytes()).unwrap_or(b"");
                     if aws_keyword(name) {
@@ -367,6 +449,7 @@ impl Detector {
                     value: id_value,
                     secret: Some((secret_value, secret_location, secret.span.clone())),
                     evidence,
+                    confidence: Confidence::High,
                 });
                 continue;
             }
@@ -395,7 +478,20 @@ impl Detector {
                 (CredentialKind::BedrockApiKey, _) => {
                     "Amazon Bedrock API key (recognised by its prefix)".to_string()
                 }
-                (CredentialKind::CredentialPair, _) => "credential pair".to_string(),
+                (CredentialKind::KnownKey, _) => {
+                    "exact value of one of your own AWS keys (from your local AWS credentials)"
+                        .to_string()
+                }
+                _ => rule.description.clone(),
+            };
+            let confidence = match c.strength {
+                Strength::GenericKeyword => Confidence::Medium,
+                Strength::Keyword | Strength::PairOnly => Confidence::High,
+                Strength::Value if rule.kind == CredentialKind::Custom => Confidence::Medium,
+                Strength::Value if rule.confirmation == Confirmation::Assignment => {
+                    Confidence::Medium
+                }
+                Strength::Value => Confidence::High,
             };
             out.push(Detection {
                 rule_id: rule.id.clone(),
@@ -405,6 +501,7 @@ impl Detector {
                 value,
                 secret: None,
                 evidence,
+                confidence,
             });
         }
         out.sort_by_key(|d| d.span.start);
@@ -447,6 +544,29 @@ pub fn key_id_description(id: &str) -> String {
     kind.to_string()
 }
 
+/// The 12-digit AWS account an access key ID belongs to, for IDs that encode
+/// it (those created since 2019: the fifth character is `Q`-`Z` or `2`-`7`).
+/// Older IDs (`AKIAI…`, `AKIAJ…`) do not carry it.
+pub fn account_id(key_id: &str) -> Option<String> {
+    let tail = key_id.as_bytes().get(4..20)?;
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(u64::from(c - b'A')),
+        b'2'..=b'7' => Some(u64::from(c - b'2') + 26),
+        _ => None,
+    };
+    if value(tail[0])? < 16 {
+        return None;
+    }
+    // The first 48 bits of the base32-decoded tail: ten characters hold 50.
+    let mut bits: u64 = 0;
+    for &c in &tail[..10] {
+        bits = (bits << 5) | value(c)?;
+    }
+    let first_48 = bits >> 2;
+    let account = (first_48 & 0x7fff_ffff_ff80) >> 7;
+    Some(format!("{account:012}"))
+}
+
 /// Whether an identifier names an AWS secret access key (as opposed to some
 /// other service's secret).
 fn aws_keyword(name: &[u8]) -> bool {
@@ -476,6 +596,31 @@ fn window_around(input: &[u8], start: usize, end: usize) -> Range<usize> {
         None => ceiling,
     };
     from..to
+}
+
+/// Compiles a rule's pattern and finds its value group: the group named
+/// `value`, else `wanted` (0 is the whole match).
+fn compile(id: &str, pattern: &str, wanted: usize) -> Result<(Regex, usize), DetectError> {
+    // Byte-oriented: input is often not UTF-8, and `(?i)` stays ASCII.
+    let regex = regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|e| DetectError::PatternInvalid {
+            id: id.to_string(),
+            source: Box::new(e),
+        })?;
+    let group = match regex.capture_names().position(|n| n == Some("value")) {
+        Some(index) => index,
+        None if wanted < regex.captures_len() => wanted,
+        None => {
+            return Err(DetectError::ValueGroupMissing {
+                id: id.to_string(),
+                group: wanted,
+            })
+        }
+    };
+    Ok((regex, group))
 }
 
 /// Whether the value at `span` is not part of a longer run of its class.
@@ -513,6 +658,7 @@ pub fn plausible(kind: CredentialKind, value: &[u8]) -> bool {
         CredentialKind::AccessKeyId => plausible_key_id(value),
         CredentialKind::SecretAccessKey | CredentialKind::CredentialPair => plausible_secret(value),
         CredentialKind::SessionToken | CredentialKind::BedrockApiKey => plausible_token(value),
+        CredentialKind::KnownKey | CredentialKind::Custom | CredentialKind::CredentialFile => true,
     }
 }
 
@@ -549,9 +695,11 @@ fn plausible_secret(s: &[u8]) -> bool {
     if slashes >= 4 && lower * 5 >= letters * 4 {
         return false;
     }
-    // An identifier: only letters, with long lower-case words.
+    // A camelCase identifier: only letters, few capitals, long lower-case
+    // words. Random base64 of letters only has about 20 capitals.
     let symbols_or_digits = s.iter().any(|b| !b.is_ascii_alphabetic());
-    if !symbols_or_digits && longest_class_run(s, u8::is_ascii_lowercase) >= 6 {
+    let capitals = s.iter().filter(|b| b.is_ascii_uppercase()).count();
+    if !symbols_or_digits && capitals <= 8 && longest_class_run(s, u8::is_ascii_lowercase) >= 6 {
         return false;
     }
     true
@@ -616,7 +764,8 @@ fn periodic(s: &[u8]) -> bool {
     })
 }
 
-fn shannon_entropy(s: &[u8]) -> f64 {
+/// Shannon entropy of the bytes, in bits per byte.
+pub fn shannon_entropy(s: &[u8]) -> f64 {
     let mut counts = [0usize; 256];
     s.iter().for_each(|&b| counts[b as usize] += 1);
     let n = s.len() as f64;
@@ -672,5 +821,64 @@ impl LineIndex {
         let start = start.max(center.saturating_sub(reach)).min(self.len);
         let end = end.min(center + reach).min(self.len);
         start..end.max(start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_id_is_decoded_from_new_style_key_ids() {
+        // A published example of the encoding.
+        assert_eq!(
+            account_id("ASIAY34FZKBOKMUTVV7A").as_deref(),
+            Some("609629065308")
+        );
+        // Old-style IDs carry no account.
+        assert_eq!(account_id("AKIAIOSFODNN7EXAMPLE"), None);
+        assert_eq!(account_id("AKIA"), None);
+    }
+
+    #[test]
+    fn random_secrets_pass_the_plausibility_checks() {
+        // 20,000 xorshift-random 40-character base64 strings: a real key must
+        // never be taken for a placeholder.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut state: u64 = 0x2545F4914F6CDD1D;
+        let mut rejected = Vec::new();
+        for _ in 0..20_000 {
+            let secret: Vec<u8> = (0..40)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ALPHABET[(state >> 58) as usize]
+                })
+                .collect();
+            if !plausible_secret(&secret) {
+                rejected.push(String::from_utf8_lossy(&secret).into_owned());
+            }
+        }
+        assert!(
+            rejected.len() <= 2,
+            "rejected real-looking secrets: {rejected:?}"
+        );
+    }
+
+    #[test]
+    fn random_key_ids_pass_the_plausibility_checks() {
+        const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut state: u64 = 0x9E3779B97F4A7C15;
+        for _ in 0..20_000 {
+            let mut id = b"AKIA".to_vec();
+            id.extend((0..16).map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                BASE32[(state >> 59) as usize]
+            }));
+            assert!(plausible_key_id(&id), "{}", String::from_utf8_lossy(&id));
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fs;
 pub mod git;
 pub mod hook;
+pub mod local_keys;
 pub mod push;
 pub mod report;
 pub mod rules;
@@ -23,10 +24,8 @@ pub mod scan;
 use std::io::Write;
 use std::path::Path;
 
-use crate::allowlist::Allowlist;
 use crate::cli::{Args, Command};
 use crate::config::Config;
-use crate::detect::Detector;
 use crate::error::{Error, EXIT_CLEAN, EXIT_ERROR, EXIT_FOUND};
 use crate::report::{Audience, ReportOptions};
 use crate::scan::{ScanReport, Scanner};
@@ -100,11 +99,16 @@ pub fn run_staged(
     finish(args, audience, &report, out, err)
 }
 
-/// Detectors and allowlist from `--config` or the config found in `dir`.
+/// Detectors and allowlist from `--config` or the config found in `dir`,
+/// with the user's own keys (local runs only).
 pub fn build_scanner(args: &Args, dir: &Path) -> Result<Scanner, Error> {
     let config = Config::discover(args.config.as_deref(), dir)?;
-    let allowlist = Allowlist::from_config(&config)?;
-    Ok(Scanner::new(Detector::builtin(), allowlist))
+    let own_keys = if config.detect.own_keys {
+        local_keys::local_key_values()
+    } else {
+        Vec::new()
+    };
+    Ok(Scanner::from_config(&config, &own_keys)?)
 }
 
 pub(crate) fn finish(

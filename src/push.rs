@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_naming_the_line() {
-        let err = parse_pre_receive(b"\nnot a line\n").unwrap_err();
+        let err = parse_pre_receive(b"\nnot-a-ref-update\n").unwrap_err();
         assert!(
             matches!(err, PushError::InputMalformed { line: 2, .. }),
             "{err}"

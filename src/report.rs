@@ -17,6 +17,8 @@ pub enum Format {
     #[default]
     Text,
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other consumers.
+    Sarif,
 }
 
 /// Who the text is for: a hook adds the words a blocked commit needs.
@@ -43,6 +45,7 @@ pub fn write(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) -
     match options.format {
         Format::Text => write_text(out, report, options),
         Format::Json => write_json(out, report, options),
+        Format::Sarif => write_sarif(out, report, options),
     }
 }
 
@@ -75,12 +78,13 @@ fn write_text(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
     for finding in &report.findings {
         writeln!(
             out,
-            "{}:{}:{}  {}  [{}]",
+            "{}:{}:{}  {}  [{}, {} confidence]",
             finding.path,
             finding.location.line,
             finding.location.column,
             finding.rule_id,
-            finding.severity
+            finding.severity,
+            finding.confidence
         )?;
         if let Some(commit) = &finding.commit {
             writeln!(out, "    commit:      {commit}")?;
@@ -99,6 +103,12 @@ fn write_text(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
             )?;
         }
         writeln!(out, "    why:         {}", finding.evidence)?;
+        if let Some(account) = &finding.account_id {
+            writeln!(
+                out,
+                "    account:     {account} (decoded from the key ID: clean up in this account)"
+            )?;
+        }
         writeln!(out, "    fingerprint: {}", finding.fingerprint)?;
         writeln!(out)?;
     }
@@ -184,6 +194,7 @@ struct JsonFinding<'a> {
     rule_id: &'a str,
     kind: &'static str,
     severity: String,
+    confidence: String,
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     commit: Option<&'a str>,
@@ -196,6 +207,8 @@ struct JsonFinding<'a> {
     fingerprint: &'a str,
     redacted: &'a str,
     description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     values: Option<&'a [String]>,
 }
@@ -213,14 +226,9 @@ fn write_json(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
             .iter()
             .map(|f| JsonFinding {
                 rule_id: &f.rule_id,
-                kind: match f.kind {
-                    CredentialKind::AccessKeyId => "access_key_id",
-                    CredentialKind::SecretAccessKey => "secret_access_key",
-                    CredentialKind::SessionToken => "session_token",
-                    CredentialKind::CredentialPair => "credential_pair",
-                    CredentialKind::BedrockApiKey => "bedrock_api_key",
-                },
+                kind: f.kind.key(),
                 severity: f.severity.to_string(),
+                confidence: f.confidence.to_string(),
                 path: &f.path,
                 commit: f.commit.as_deref(),
                 line: f.location.line,
@@ -230,6 +238,7 @@ fn write_json(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
                 fingerprint: &f.fingerprint,
                 redacted: &f.redacted,
                 description: &f.evidence,
+                account_id: f.account_id.as_deref(),
                 values: options.show_secrets.then_some(f.values.as_slice()),
             })
             .collect(),
@@ -248,6 +257,114 @@ fn write_json(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)
+}
+
+/// SARIF 2.1.0: one run, the rules that fired, one result per finding.
+/// Values are redacted as everywhere else; `partialFingerprints` carries
+/// keygate's fingerprint so code-scanning tools track a finding across edits.
+fn write_sarif(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) -> io::Result<()> {
+    use serde_json::json;
+    let mut rule_ids: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
+    rule_ids.sort();
+    rule_ids.dedup();
+    let rules: Vec<serde_json::Value> = rule_ids
+        .iter()
+        .map(|id| {
+            let description = crate::rules::RULES
+                .iter()
+                .find(|r| r.id == *id)
+                .map(|r| r.description.to_string())
+                .unwrap_or_else(|| match *id {
+                    crate::rules::PAIR_RULE_ID => {
+                        "An AWS access key ID and its secret access key together".to_string()
+                    }
+                    other => format!("keygate rule {other}"),
+                });
+            json!({
+                "id": id,
+                "name": id,
+                "shortDescription": { "text": description },
+                "fullDescription": { "text": description },
+                "help": { "text": "Remove the credential, deactivate and rotate the key in IAM, \
+                                   and prefer IAM roles and short-lived credentials." },
+                "defaultConfiguration": { "level": "error" },
+                "properties": { "tags": ["security", "secret", "aws"] }
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let shown = if options.show_secrets {
+                f.values.join(" + ")
+            } else {
+                f.redacted.clone()
+            };
+            let mut result = json!({
+                "ruleId": f.rule_id,
+                "ruleIndex": rule_ids.iter().position(|id| *id == f.rule_id).unwrap_or(0),
+                "level": "error",
+                "message": { "text": format!("{} {shown}: {}", f.kind.name(), f.evidence) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": sarif_uri(&f.path) },
+                        "region": {
+                            "startLine": f.location.line,
+                            "startColumn": f.location.column
+                        }
+                    }
+                }],
+                "partialFingerprints": { "keygate/v1": f.fingerprint },
+                "properties": {
+                    "severity": f.severity.to_string(),
+                    "confidence": f.confidence.to_string(),
+                    "redacted": f.redacted
+                }
+            });
+            if let Some(commit) = &f.commit {
+                result["properties"]["commit"] = json!(commit);
+            }
+            result
+        })
+        .collect();
+    let sarif = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "keygate",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules
+                }
+            },
+            "results": results,
+            "invocations": [{
+                "executionSuccessful": report.complete(),
+                "toolExecutionNotifications": report.problems.iter().map(|p| json!({
+                    "level": "error",
+                    "message": { "text": format!("{}: {}", p.path, p.error) }
+                })).collect::<Vec<_>>()
+            }]
+        }]
+    });
+    serde_json::to_writer_pretty(&mut *out, &sarif)?;
+    writeln!(out)
+}
+
+/// A relative path as a SARIF URI (percent-encoding what URIs cannot hold).
+fn sarif_uri(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len());
+    for b in path.trim_start_matches("./").bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                uri.push(b as char)
+            }
+            other => uri.push_str(&format!("%{other:02X}")),
+        }
+    }
+    uri
 }
 
 /// Prints the problems (inputs not scanned) to `err`, one per line.

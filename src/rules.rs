@@ -22,6 +22,14 @@ pub enum CredentialKind {
     CredentialPair,
     /// An Amazon Bedrock API key (long-term `ABSK…` or short-lived `bedrock-api-key-…`).
     BedrockApiKey,
+    /// The exact value of one of the user's own keys (from `~/.aws/credentials`
+    /// or the environment), whatever surrounds it.
+    KnownKey,
+    /// A match of a custom rule from `.keygate.toml`.
+    Custom,
+    /// A file that by its name holds AWS credentials (`.aws/credentials`, IAM
+    /// console CSV downloads, `.boto`, `.s3cfg`).
+    CredentialFile,
 }
 
 impl CredentialKind {
@@ -33,6 +41,23 @@ impl CredentialKind {
             CredentialKind::SessionToken => "session token",
             CredentialKind::CredentialPair => "access key ID and secret access key",
             CredentialKind::BedrockApiKey => "Amazon Bedrock API key",
+            CredentialKind::KnownKey => "one of your own AWS keys",
+            CredentialKind::Custom => "custom rule match",
+            CredentialKind::CredentialFile => "AWS credentials file",
+        }
+    }
+
+    /// Stable snake_case name for JSON and SARIF.
+    pub fn key(self) -> &'static str {
+        match self {
+            CredentialKind::AccessKeyId => "access_key_id",
+            CredentialKind::SecretAccessKey => "secret_access_key",
+            CredentialKind::SessionToken => "session_token",
+            CredentialKind::CredentialPair => "credential_pair",
+            CredentialKind::BedrockApiKey => "bedrock_api_key",
+            CredentialKind::KnownKey => "known_key",
+            CredentialKind::Custom => "custom",
+            CredentialKind::CredentialFile => "credential_file",
         }
     }
 }
@@ -45,6 +70,9 @@ pub enum Confirmation {
     /// The pattern matches `name … value`; the value counts only if the name
     /// is an AWS secret keyword (or, for a generic name, AWS is mentioned nearby).
     Assignment,
+    /// The match is the evidence: an exact known value, or a custom rule
+    /// (checked only by its own entropy floor).
+    Exact,
 }
 
 /// One built-in detector.

@@ -9,9 +9,12 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
+use std::path::Path;
+
 use crate::allowlist::Allowlist;
-use crate::detect::{Detection, Detector, Location};
-use crate::rules::CredentialKind;
+use crate::config::{Config, ConfigError, CustomRuleConfig};
+use crate::detect::{Confidence, Detection, Detector, Location, RuleSpec};
+use crate::rules::{Confirmation, CredentialKind, RULES};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,6 +42,7 @@ pub struct Finding {
     pub rule_id: String,
     pub kind: CredentialKind,
     pub severity: Severity,
+    pub confidence: Confidence,
     pub location: Location,
     /// For a pair, where the secret is.
     pub secret_location: Option<Location>,
@@ -46,6 +50,8 @@ pub struct Finding {
     pub redacted: String,
     pub fingerprint: String,
     pub evidence: String,
+    /// The AWS account the key ID belongs to, decoded from the ID itself.
+    pub account_id: Option<String>,
     /// The full values (key ID or secret, then the pair's secret). Printed
     /// only with `--show-secrets`.
     pub values: Vec<String>,
@@ -135,6 +141,50 @@ impl Scanner {
         }
     }
 
+    /// The built-in rules (minus `[detect] disable`), the config's custom
+    /// rules (each checked against its examples), the user's own key values
+    /// when `own_keys` is on, and the allowlist.
+    pub fn from_config(config: &Config, own_keys: &[String]) -> Result<Scanner, ConfigError> {
+        let source = config.source_name();
+        for id in &config.detect.disable {
+            if !RULES.iter().any(|r| r.id == id) {
+                return Err(ConfigError::DisabledRuleUnknown {
+                    path: source.clone(),
+                    id: id.clone(),
+                });
+            }
+        }
+        let mut specs = RuleSpec::builtin_except(&config.detect.disable);
+        let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
+        for (index, rule) in config.rules.iter().enumerate() {
+            let invalid = |problem: String| ConfigError::RuleInvalid {
+                path: source.clone(),
+                index,
+                id: rule.id.clone(),
+                problem,
+            };
+            if rule.id.trim().is_empty() || ids.contains(&rule.id.as_str()) {
+                return Err(invalid(
+                    "needs an id of its own (empty or already used)".into(),
+                ));
+            }
+            ids.push(&rule.id);
+            let spec = custom_rule_spec(rule);
+            check_custom_rule(rule, &spec).map_err(invalid)?;
+            specs.push(spec);
+        }
+        if config.detect.own_keys {
+            specs.extend(RuleSpec::known_values(own_keys));
+        }
+        let detector = Detector::new(specs).map_err(|e| ConfigError::RuleInvalid {
+            path: source.clone(),
+            index: 0,
+            id: String::new(),
+            problem: e.to_string(),
+        })?;
+        Ok(Scanner::new(detector, Allowlist::from_config(config)?))
+    }
+
     /// Scans one input. With a `filter`, only detections touching one of its
     /// lines count (a pair counts when either half is on a counted line).
     pub fn scan(
@@ -146,12 +196,27 @@ impl Scanner {
     ) {
         report.inputs += 1;
         report.bytes += input.len() as u64;
-        for detection in self.detector.detect(input) {
-            if let Some(filter) = filter {
-                if !detection.lines().any(|l| filter.contains(l)) {
-                    continue;
-                }
+        let mut detections: Vec<Detection> = self
+            .detector
+            .detect(input)
+            .into_iter()
+            .filter(|d| filter.is_none_or(|f| d.lines().any(|l| f.contains(l))))
+            .collect();
+        if is_credential_file(path) {
+            const ADVICE: &str =
+                "; by its name this file holds AWS credentials: add it to .gitignore";
+            if detections.is_empty()
+                && filter.is_none()
+                && input.iter().any(|b| !b.is_ascii_whitespace())
+            {
+                detections.push(credential_file_detection(path));
+            } else {
+                detections
+                    .iter_mut()
+                    .for_each(|d| d.evidence.push_str(ADVICE));
             }
+        }
+        for detection in detections {
             let fingerprint = fingerprint(&detection, path);
             match self.allowlist.allows(&detection, input, &fingerprint) {
                 Some(_) => report.allowed += 1,
@@ -161,12 +226,91 @@ impl Scanner {
     }
 }
 
+/// Files that hold AWS credentials by their name: the CLI's shared
+/// credentials file, the IAM console's CSV downloads, boto and s3cmd configs.
+pub fn is_credential_file(path: &str) -> bool {
+    let path = Path::new(path);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parent = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    (name == "credentials" && parent == ".aws")
+        || name.ends_with("accessKeys.csv")
+        || name == "credentials.csv"
+        || name == "rootkey.csv"
+        || name == ".boto"
+        || name == ".s3cfg"
+}
+
+fn credential_file_detection(path: &str) -> Detection {
+    Detection {
+        rule_id: "aws-credential-file".to_string(),
+        kind: CredentialKind::CredentialFile,
+        location: Location { line: 1, column: 1 },
+        span: 0..0,
+        value: path.to_string(),
+        secret: None,
+        evidence: "by its name this file holds AWS credentials (even where its content is \
+                   in a form keygate does not recognise): remove it and add it to .gitignore"
+            .to_string(),
+        confidence: Confidence::Medium,
+    }
+}
+
+fn custom_rule_spec(rule: &CustomRuleConfig) -> RuleSpec {
+    RuleSpec {
+        id: rule.id.clone(),
+        kind: CredentialKind::Custom,
+        description: rule
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("custom rule `{}`", rule.id)),
+        literals: rule.keywords.clone(),
+        pattern: rule.regex.clone(),
+        value_group: rule.secret_group.unwrap_or(0),
+        confirmation: Confirmation::Exact,
+        boundary: None,
+        min_entropy: rule.min_entropy,
+        eager: true,
+    }
+}
+
+/// A custom rule must compile and find its examples and none of its negatives.
+fn check_custom_rule(rule: &CustomRuleConfig, spec: &RuleSpec) -> Result<(), String> {
+    if rule.keywords.iter().all(|k| k.is_empty()) {
+        return Err("needs at least one keyword (the prefilter literal)".into());
+    }
+    let detector = Detector::new(vec![spec.clone()]).map_err(|e| e.to_string())?;
+    for (i, example) in rule.examples.iter().enumerate() {
+        if detector.detect(example.as_bytes()).is_empty() {
+            return Err(format!("examples[{i}] is not found by the rule"));
+        }
+    }
+    for (i, negative) in rule.negatives.iter().enumerate() {
+        if !detector.detect(negative.as_bytes()).is_empty() {
+            return Err(format!("negatives[{i}] is found by the rule"));
+        }
+    }
+    Ok(())
+}
+
 fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
     let severity = match detection.kind {
         CredentialKind::CredentialPair => Severity::Critical,
         _ => Severity::High,
     };
-    let mut redacted = redact(&detection.value);
+    let account_id = match detection.kind {
+        CredentialKind::AccessKeyId | CredentialKind::CredentialPair => {
+            crate::detect::account_id(&detection.value)
+        }
+        _ => None,
+    };
+    let mut redacted = match detection.kind {
+        CredentialKind::CredentialFile => "the whole file".to_string(),
+        _ => redact(&detection.value),
+    };
     let mut values = vec![detection.value];
     let mut secret_location = None;
     if let Some((secret, location, _)) = detection.secret {
@@ -180,11 +324,13 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
         rule_id: detection.rule_id,
         kind: detection.kind,
         severity,
+        confidence: detection.confidence,
         location: detection.location,
         secret_location,
         redacted,
         fingerprint,
         evidence: detection.evidence,
+        account_id,
         values,
     }
 }

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod detection;
 mod install;
 mod peers;
 mod push;
