@@ -61,7 +61,6 @@ impl Allowlist {
                 .map_err(|e| ConfigError::GlobInvalid {
                     path: source.clone(),
                     index,
-                    glob: pattern.clone(),
                     message: e.kind().to_string(),
                 })?;
             globs.add(glob);
@@ -69,7 +68,6 @@ impl Allowlist {
         let paths = globs.build().map_err(|e| ConfigError::GlobInvalid {
             path: source.clone(),
             index: 0,
-            glob: String::new(),
             message: e.to_string(),
         })?;
         let regexes = config

@@ -42,11 +42,10 @@ pub enum ConfigError {
     },
     #[error("{path}: detect.disable: no built-in rule `{id}`")]
     DisabledRuleUnknown { path: PathBuf, id: String },
-    #[error("{path}: allowlist.paths[{index}] `{glob}`: invalid glob: {message}")]
+    #[error("{path}: allowlist.paths[{index}]: invalid glob: {message}")]
     GlobInvalid {
         path: PathBuf,
         index: usize,
-        glob: String,
         message: String,
     },
 }

@@ -54,23 +54,26 @@ impl Error {
     }
 }
 
-/// Replaces every credential the built-in detectors find in `text` with its
-/// redacted form.
+/// Replaces every credential in `text` with its redacted form: what the
+/// detectors find, and, since an error message has no context to judge by,
+/// any run of 40 base64 characters that could be a secret.
 pub fn scrub(text: &str) -> String {
     let detector = Detector::builtin();
-    let mut detections = detector.detect(text.as_bytes());
-    if detections.is_empty() {
-        return text.to_string();
-    }
     let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-    for d in detections.drain(..) {
+    for d in detector.detect(text.as_bytes()) {
         spans.push(d.span);
         if let Some((_, _, span)) = d.secret {
             spans.push(span);
         }
     }
-    spans.sort_by_key(|s| std::cmp::Reverse(s.start));
+    spans.extend(possible_secrets(text.as_bytes()));
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    spans.sort_by_key(|s| s.start);
+    spans.dedup_by(|b, a| b.start < a.end);
     let mut out = text.to_string();
+    spans.reverse();
     for span in spans {
         if out.is_char_boundary(span.start) && out.is_char_boundary(span.end) {
             let hidden = redact(&out[span.clone()]);
@@ -78,4 +81,30 @@ pub fn scrub(text: &str) -> String {
         }
     }
     out
+}
+
+/// Runs of exactly 40 base64 characters that pass the secret plausibility checks.
+fn possible_secrets(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_base64(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && is_base64(bytes[i]) {
+            i += 1;
+        }
+        if i - start == 40
+            && crate::detect::plausible(
+                crate::rules::CredentialKind::SecretAccessKey,
+                &bytes[start..i],
+            )
+        {
+            spans.push(start..i);
+        }
+    }
+    spans
 }

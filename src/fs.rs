@@ -16,6 +16,8 @@ pub enum FsError {
     Unreadable(#[source] std::io::Error),
     #[error("cannot list directory: {0}")]
     DirectoryUnreadable(#[source] std::io::Error),
+    #[error("{size} bytes, over the {limit}-byte limit: not scanned (raise --max-file-size)")]
+    TooLarge { size: u64, limit: u64 },
     #[error("no such file or directory")]
     Missing,
     #[error("internal error: a scanning thread stopped; the scan is incomplete")]
@@ -24,13 +26,30 @@ pub enum FsError {
     StdinUnreadable(#[source] std::io::Error),
 }
 
-/// Scans paths (files or directories); `-` is standard input.
-pub fn scan_paths(scanner: &Scanner, paths: &[PathBuf], report: &mut ScanReport) {
+/// Scans paths (files or directories); `-` is standard input. Files larger
+/// than `max_file_bytes` are reported as not scanned rather than loaded.
+pub fn scan_paths(
+    scanner: &Scanner,
+    paths: &[PathBuf],
+    max_file_bytes: u64,
+    report: &mut ScanReport,
+) {
     let mut files = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             let mut input = Vec::new();
-            match std::io::stdin().lock().read_to_end(&mut input) {
+            match std::io::stdin()
+                .lock()
+                .take(max_file_bytes + 1)
+                .read_to_end(&mut input)
+            {
+                Ok(n) if n as u64 > max_file_bytes => report.problem(
+                    "<stdin>",
+                    FsError::TooLarge {
+                        size: n as u64,
+                        limit: max_file_bytes,
+                    },
+                ),
                 Ok(_) => scanner.scan("<stdin>", &input, None, report),
                 Err(e) => report.problem("<stdin>", FsError::StdinUnreadable(e)),
             }
@@ -38,7 +57,7 @@ pub fn scan_paths(scanner: &Scanner, paths: &[PathBuf], report: &mut ScanReport)
         }
         collect(path, &mut files, report);
     }
-    scan_files(scanner, &files, report);
+    scan_files(scanner, &files, max_file_bytes, report);
 }
 
 /// Lists the files under `path`, recording what cannot be listed.
@@ -83,7 +102,7 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, report: &mut ScanReport) {
 }
 
 /// Reads and scans files on all cores, keeping findings in path order.
-fn scan_files(scanner: &Scanner, files: &[PathBuf], report: &mut ScanReport) {
+fn scan_files(scanner: &Scanner, files: &[PathBuf], max_file_bytes: u64, report: &mut ScanReport) {
     let files: Vec<&PathBuf> = files
         .iter()
         .filter(|f| !scanner.allowlist.allows_path(f))
@@ -99,9 +118,9 @@ fn scan_files(scanner: &Scanner, files: &[PathBuf], report: &mut ScanReport) {
                 scope.spawn(move || {
                     let mut local = ScanReport::default();
                     for file in part {
-                        match std::fs::read(file) {
+                        match read_capped(file, max_file_bytes) {
                             Ok(bytes) => scanner.scan(&display(file), &bytes, None, &mut local),
-                            Err(e) => local.problem(display(file), FsError::Unreadable(e)),
+                            Err(e) => local.problem(display(file), e),
                         }
                     }
                     local
@@ -122,6 +141,27 @@ fn scan_files(scanner: &Scanner, files: &[PathBuf], report: &mut ScanReport) {
     for r in reports {
         report.merge(r);
     }
+}
+
+/// Reads a file unless it is larger than `limit` (checked before reading, and
+/// again while reading, in case it grows).
+fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
+    let file = std::fs::File::open(path).map_err(FsError::Unreadable)?;
+    let size = file.metadata().map_err(FsError::Unreadable)?.len();
+    if size > limit {
+        return Err(FsError::TooLarge { size, limit });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FsError::Unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(FsError::TooLarge {
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(bytes)
 }
 
 /// A path as the user would type it.

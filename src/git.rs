@@ -29,6 +29,8 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
+    #[error("{path}: the repository uses an object format (SHA-256) that this build of keygate cannot read; nothing was scanned")]
+    ObjectFormatUnsupported { path: PathBuf },
     #[error("{path} is a bare repository: --staged needs a work tree and an index")]
     BareRepository { path: PathBuf },
     #[error("cannot read the index: {0}")]
@@ -62,9 +64,13 @@ pub fn open_repository() -> Result<Repository, GitError> {
     // attacker could not do anyway.
     git2::opts::enable_caching(false);
     git2::opts::strict_hash_verification(false);
-    Repository::open_from_env().map_err(|source| GitError::NotARepository {
-        path: std::env::current_dir().unwrap_or_default(),
-        source,
+    let path = std::env::current_dir().unwrap_or_default();
+    Repository::open_from_env().map_err(|source| {
+        if source.message().contains("object format") {
+            GitError::ObjectFormatUnsupported { path }
+        } else {
+            GitError::NotARepository { path, source }
+        }
     })
 }
 

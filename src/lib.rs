@@ -76,7 +76,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
             let cwd = std::env::current_dir().unwrap_or_default();
             let scanner = build_scanner(args, &cwd)?;
             let mut report = ScanReport::default();
-            fs::scan_paths(&scanner, paths, &mut report);
+            fs::scan_paths(&scanner, paths, args.max_file_size, &mut report);
             finish(args, Audience::Scan, &report, out, err)
         }
         Command::Staged => run_staged(args, Audience::Scan, out, err),

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::error::scrub;
 use crate::rules::CredentialKind;
 use crate::scan::ScanReport;
 
@@ -248,8 +249,8 @@ fn write_json(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
             .problems
             .iter()
             .map(|p| JsonProblem {
-                path: p.path.clone(),
-                message: p.error.to_string(),
+                path: scrub(&p.path),
+                message: scrub(&p.error.to_string()),
             })
             .collect(),
         inputs_scanned: report.inputs,
@@ -344,7 +345,7 @@ fn write_sarif(out: &mut dyn Write, report: &ScanReport, options: ReportOptions)
                 "executionSuccessful": report.complete(),
                 "toolExecutionNotifications": report.problems.iter().map(|p| json!({
                     "level": "error",
-                    "message": { "text": format!("{}: {}", p.path, p.error) }
+                    "message": { "text": scrub(&format!("{}: {}", p.path, p.error)) }
                 })).collect::<Vec<_>>()
             }]
         }]
@@ -370,7 +371,8 @@ fn sarif_uri(path: &str) -> String {
 /// Prints the problems (inputs not scanned) to `err`, one per line.
 pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
     for problem in &report.problems {
-        writeln!(err, "keygate: error: {}: {}", problem.path, problem.error)?;
+        let line = format!("{}: {}", problem.path, problem.error);
+        writeln!(err, "keygate: error: {}", scrub(&line))?;
     }
     if !report.problems.is_empty() {
         writeln!(

@@ -4,6 +4,7 @@
 mod util;
 
 mod detection;
+mod hardening;
 mod install;
 mod peers;
 mod push;
