@@ -86,10 +86,25 @@ impl Allowlist {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let mut fingerprints: HashSet<String> =
+            config.allowlist.fingerprints.iter().cloned().collect();
+        if let Some(baseline) = &config.allowlist.baseline {
+            let file = match source.parent() {
+                Some(dir) if baseline.is_relative() => dir.join(baseline),
+                _ => baseline.clone(),
+            };
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| ConfigError::BaselineUnreadable {
+                    path: source.clone(),
+                    baseline: file.clone(),
+                    source: e,
+                })?;
+            fingerprints.extend(read_baseline(&text));
+        }
         Ok(Allowlist {
             paths,
             regexes,
-            fingerprints: config.allowlist.fingerprints.iter().cloned().collect(),
+            fingerprints,
         })
     }
 
@@ -135,6 +150,20 @@ impl Allowlist {
         }
         None
     }
+}
+
+/// The header of a baseline file.
+pub const BASELINE_HEADER: &str =
+    "# keygate baseline: fingerprints of credentials already in history.\n\
+# Written by `keygate history --write-baseline`; point [allowlist] baseline at it.\n\
+# It holds no secrets: a fingerprint is rule:path:hash.\n";
+
+/// The fingerprints of a baseline file: one per line, `#` comments.
+pub fn read_baseline(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
 }
 
 /// The AWS documentation's example credentials, and IDs built like them

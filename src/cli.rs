@@ -13,6 +13,8 @@ keygate: stops AWS credentials from entering git history
 Usage:
   keygate --staged [OPTIONS]          scan what is staged for the next commit
   keygate scan [OPTIONS] PATH...      scan files and directories (`-` reads stdin)
+  keygate history [REVISION...]       every credential already in history (default: all refs);
+                                      --write-baseline FILE records them for [allowlist] baseline
   keygate hook pre-commit             the pre-commit hook (what hooks/pre-commit runs)
   keygate hook pre-receive            the server hook: every commit a push brings (stdin as git gives it)
   keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
@@ -34,6 +36,7 @@ error, or a scan that could not read everything.";
 pub enum Command {
     Scan(Vec<PathBuf>),
     Staged,
+    History(Vec<String>),
     Hook(HookName),
     Help,
     Version,
@@ -57,6 +60,8 @@ pub struct Args {
     pub max_file_size: u64,
     /// Arguments git passes to a hook (pre-push: remote name and URL).
     pub hook_args: Vec<String>,
+    /// `history --write-baseline FILE`.
+    pub write_baseline: Option<PathBuf>,
 }
 
 impl Args {
@@ -71,6 +76,8 @@ impl Args {
         let mut show_secrets = false;
         let mut max_file_size = crate::git::DEFAULT_MAX_BLOB_BYTES;
         let mut hook_args = Vec::new();
+        let mut revisions = Vec::new();
+        let mut write_baseline = None;
         let usage = |e: lexopt::Error| Error::Usage(e.to_string());
         while let Some(arg) = parser.next().map_err(usage)? {
             match arg {
@@ -103,6 +110,7 @@ impl Args {
                     command = Some(match value.to_str() {
                         Some("scan") => Command::Scan(Vec::new()),
                         Some("staged") => Command::Staged,
+                        Some("history") => Command::History(Vec::new()),
                         Some("hook") => {
                             let name = parser.value().map_err(usage)?;
                             Command::Hook(match name.to_str() {
@@ -126,6 +134,12 @@ impl Args {
                 Value(value) if matches!(command, Some(Command::Scan(_))) => {
                     paths.push(PathBuf::from(value));
                 }
+                Value(value) if matches!(command, Some(Command::History(_))) => {
+                    revisions.push(value.to_string_lossy().into_owned());
+                }
+                Long("write-baseline") => {
+                    write_baseline = Some(PathBuf::from(parser.value().map_err(usage)?));
+                }
                 // git passes pre-push the remote's name and URL.
                 Value(value)
                     if command == Some(Command::Hook(HookName::PrePush)) && hook_args.len() < 2 =>
@@ -142,6 +156,7 @@ impl Args {
                 ))
             }
             Some(Command::Scan(_)) => Command::Scan(paths),
+            Some(Command::History(_)) => Command::History(revisions),
             Some(other) => other,
             None => return Err(Error::Usage(format!("no command given\n\n{USAGE}"))),
         };
@@ -152,6 +167,7 @@ impl Args {
             show_secrets,
             max_file_size,
             hook_args,
+            write_baseline,
         })
     }
 }

@@ -40,6 +40,13 @@ pub enum ConfigError {
         id: String,
         problem: String,
     },
+    #[error("{path}: allowlist.baseline: cannot read {baseline}: {source}")]
+    BaselineUnreadable {
+        path: PathBuf,
+        baseline: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: detect.disable: no built-in rule `{id}`")]
     DisabledRuleUnknown { path: PathBuf, id: String },
     #[error("{path}: allowlist.paths[{index}]: invalid glob: {message}")]
@@ -81,6 +88,10 @@ pub struct AllowlistConfig {
     /// Fingerprints as printed by a report.
     #[serde(default)]
     pub fingerprints: Vec<String>,
+    /// A baseline file written by `keygate history --write-baseline`
+    /// (relative to the config file): its fingerprints are allowed too.
+    #[serde(default)]
+    pub baseline: Option<PathBuf>,
 }
 
 /// `[detect]`: switches for the built-in detection.

@@ -29,6 +29,14 @@ pub enum Error {
     Git(#[from] GitError),
     #[error(transparent)]
     Push(#[from] PushError),
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+    #[error("cannot write the baseline {path}: {source}")]
+    BaselineUnwritable {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
 }

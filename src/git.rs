@@ -10,6 +10,7 @@
 //! a blob is read only when its id changed, and a line diff is computed only
 //! for a blob in which the prefilter found a candidate.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -58,11 +59,10 @@ pub enum GitError {
 /// Opens the repository the way git's own commands find it: `GIT_DIR` and
 /// friends first, else by searching up from the current directory.
 pub fn open_repository() -> Result<Repository, GitError> {
-    // Every blob is read once: libgit2's object cache only costs memory, and
-    // re-hashing each object on read (strict verification) doubles the cost
+    // Re-hashing each object on read (strict verification) doubles the cost
     // of a whole-tree commit without protecting against anything a local
-    // attacker could not do anyway.
-    git2::opts::enable_caching(false);
+    // attacker could not do anyway. (libgit2's cache keeps only small trees
+    // and commits, which the history walks read twice.)
     git2::opts::strict_hash_verification(false);
     let path = std::env::current_dir().unwrap_or_default();
     Repository::open_from_env().map_err(|source| {
@@ -100,6 +100,9 @@ pub struct ReadLimits {
     pub deadline: Option<Instant>,
 }
 
+/// Bytes of blob content read so far, for `history`'s progress line.
+pub static PROGRESS_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Below this many changed files, one thread reads them all.
 const FILES_PER_THREAD: usize = 64;
 
@@ -122,6 +125,11 @@ pub fn scan_staged(
 /// Reads and scans blob changes on all cores (each worker with its own
 /// `Repository`, opened the same way, environment included), keeping the
 /// report in the order of `changes`.
+///
+/// Each distinct blob is read and prefiltered once, however many commits or
+/// paths bring it; only for a blob with a candidate are the changes that
+/// bring it scanned one by one, each against its own old blob, so a line
+/// counts exactly where it is added.
 pub fn scan_blob_changes(
     scanner: &Scanner,
     repo: &Repository,
@@ -129,27 +137,35 @@ pub fn scan_blob_changes(
     limits: ReadLimits,
     report: &mut ScanReport,
 ) -> Result<(), GitError> {
-    let changes: Vec<&BlobChange> = changes
-        .iter()
-        .filter(|c| !scanner.allowlist.allows_path(Path::new(&c.path)))
-        .collect();
+    let mut groups: Vec<Vec<&BlobChange>> = Vec::new();
+    let mut group_of: HashMap<Oid, usize> = HashMap::new();
+    for change in changes {
+        if scanner.allowlist.allows_path(Path::new(&change.path)) {
+            continue;
+        }
+        let index = *group_of.entry(change.new).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[index].push(change);
+    }
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(changes.len().div_ceil(FILES_PER_THREAD))
+        .min(groups.len().div_ceil(FILES_PER_THREAD))
         .max(1);
     if workers == 1 {
-        scan_changes(scanner, repo, &changes, limits, report);
+        scan_groups(scanner, repo, &groups, limits, report);
         return Ok(());
     }
-    let chunk = changes.len().div_ceil(workers);
+    let chunk = groups.len().div_ceil(workers);
     let reports: Vec<Result<ScanReport, GitError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = changes
+        let handles: Vec<_> = groups
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
                     let repo = open_repository()?;
                     let mut local = ScanReport::default();
-                    scan_changes(scanner, &repo, part, limits, &mut local);
+                    scan_groups(scanner, &repo, part, limits, &mut local);
                     Ok(local)
                 })
             })
@@ -165,12 +181,11 @@ pub fn scan_blob_changes(
     Ok(())
 }
 
-/// Reads each changed blob, prefilters it, and only for a blob with a
-/// candidate computes which lines the change adds and runs the detectors.
-fn scan_changes(
+/// Scans groups of changes that share a blob.
+fn scan_groups(
     scanner: &Scanner,
     repo: &Repository,
-    changes: &[&BlobChange],
+    groups: &[Vec<&BlobChange>],
     limits: ReadLimits,
     report: &mut ScanReport,
 ) {
@@ -181,60 +196,62 @@ fn scan_changes(
             return;
         }
     };
-    for (done, change) in changes.iter().enumerate() {
+    for (done, group) in groups.iter().enumerate() {
         if limits.deadline.is_some_and(|d| Instant::now() > d) {
             report.problem(
                 "<time budget>",
                 GitError::TimeBudgetExceeded {
-                    remaining: changes.len() - done,
+                    remaining: groups.len() - done,
                 },
             );
             return;
         }
-        let before = report.findings.len();
-        if let Err(error) = scan_change(scanner, repo, &odb, change, limits.max_blob_bytes, report)
-        {
-            report.problem(&change.path, error);
+        let first = group[0];
+        if let Err(error) = scan_group(scanner, repo, &odb, group, limits.max_blob_bytes, report) {
+            report.problem(&first.path, error);
         }
+    }
+}
+
+fn scan_group(
+    scanner: &Scanner,
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    group: &[&BlobChange],
+    max_blob_bytes: u64,
+    report: &mut ScanReport,
+) -> Result<(), GitError> {
+    let new = group[0].new;
+    let unreadable = |oid: Oid| move |source| GitError::ObjectUnreadable { oid, source };
+    let (size, _) = odb.read_header(new).map_err(unreadable(new))?;
+    if size as u64 > max_blob_bytes {
+        return Err(GitError::BlobTooLarge {
+            oid: new,
+            size: size as u64,
+            limit: max_blob_bytes,
+        });
+    }
+    let blob = repo.find_blob(new).map_err(unreadable(new))?;
+    let content = blob.content();
+    PROGRESS_BYTES.fetch_add(content.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    if !scanner.detector.has_candidate(content) {
+        report.inputs += 1;
+        report.bytes += content.len() as u64;
+        return Ok(());
+    }
+    for change in group {
+        let filter = match change.old {
+            None => None,
+            Some(old) => Some(added_lines(repo, old, &blob).map_err(unreadable(old))?),
+        };
+        let before = report.findings.len();
+        scanner.scan(&change.path, content, filter.as_ref(), report);
         if let Some(commit) = change.commit {
             for finding in &mut report.findings[before..] {
                 finding.commit = Some(commit.to_string());
             }
         }
     }
-}
-
-fn scan_change(
-    scanner: &Scanner,
-    repo: &Repository,
-    odb: &git2::Odb<'_>,
-    change: &BlobChange,
-    max_blob_bytes: u64,
-    report: &mut ScanReport,
-) -> Result<(), GitError> {
-    let unreadable = |oid: Oid| move |source| GitError::ObjectUnreadable { oid, source };
-    let (size, _) = odb
-        .read_header(change.new)
-        .map_err(unreadable(change.new))?;
-    if size as u64 > max_blob_bytes {
-        return Err(GitError::BlobTooLarge {
-            oid: change.new,
-            size: size as u64,
-            limit: max_blob_bytes,
-        });
-    }
-    let blob = repo.find_blob(change.new).map_err(unreadable(change.new))?;
-    let content = blob.content();
-    if !scanner.detector.has_candidate(content) {
-        report.inputs += 1;
-        report.bytes += content.len() as u64;
-        return Ok(());
-    }
-    let filter = match change.old {
-        None => None,
-        Some(old) => Some(added_lines(repo, old, &blob).map_err(unreadable(old))?),
-    };
-    scanner.scan(&change.path, content, filter.as_ref(), report);
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub mod detect;
 pub mod error;
 pub mod fs;
 pub mod git;
+pub mod history;
 pub mod hook;
 pub mod local_keys;
 pub mod push;
@@ -80,6 +81,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
             finish(args, Audience::Scan, &report, out, err)
         }
         Command::Staged => run_staged(args, Audience::Scan, out, err),
+        Command::History(revisions) => run_history(args, revisions, out, err),
         Command::Hook(name) => hook::run_hook(*name, args, out, err),
     }
 }
@@ -97,6 +99,55 @@ pub fn run_staged(
     let mut report = ScanReport::default();
     git::scan_staged(&scanner, &repo, args.max_file_size, &mut report)?;
     finish(args, audience, &report, out, err)
+}
+
+/// `keygate history`: the whole past of the repository git points at.
+fn run_history(
+    args: &Args,
+    revisions: &[String],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let repo = git::open_repository()?;
+    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let scanner = build_scanner(args, &root)?;
+    let limits = git::ReadLimits {
+        max_blob_bytes: args.max_file_size,
+        deadline: None,
+    };
+    let mut report = ScanReport::default();
+    let stats = history::scan_history(&scanner, &repo, revisions, limits, &mut report)?;
+    if stats.shallow {
+        writeln!(
+            err,
+            "keygate: shallow clone: history scanned only as deep as this clone goes ({} commits)",
+            stats.commits
+        )?;
+    }
+    if let Some(path) = &args.write_baseline {
+        std::fs::write(path, history::baseline_text(&report.findings)).map_err(|source| {
+            Error::BaselineUnwritable {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        writeln!(
+            err,
+            "keygate: wrote {} fingerprint(s) to {}; add `baseline = \"{}\"` under [allowlist] \
+             in .keygate.toml to gate only new keys",
+            report.findings.len(),
+            path.display(),
+            path.display()
+        )?;
+        report::write_problems(err, &report)?;
+        return Ok(if report.complete() {
+            Outcome::Clean
+        } else {
+            Outcome::Incomplete
+        });
+    }
+    writeln!(err, "keygate: scanned {} commits", stats.commits)?;
+    finish(args, Audience::History, &report, out, err)
 }
 
 /// Detectors and allowlist from `--config` or the config found in `dir`,

@@ -12,8 +12,7 @@
 //! descends into subtrees whose ids differ, and line diffs are computed only
 //! for blobs in which the prefilter found a candidate.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use git2::{ObjectType, Oid, Repository, Sort};
@@ -205,16 +204,17 @@ pub fn scan_push(
             commit_changes(repo, oid, &mut changes)?;
         }
     }
-    // Each blob once, at its first (oldest) appearance, unless allowlisted there.
-    let mut seen = HashSet::new();
-    changes.retain(|c| !scanner.allowlist.allows_path(Path::new(&c.path)) && seen.insert(c.new));
     scan_blob_changes(scanner, repo, &changes, limits, report)?;
     Ok(())
 }
 
 /// What commit `oid` adds. For a merge, only files that differ from every
 /// parent: content that one side already had is not new in the merge.
-fn commit_changes(repo: &Repository, oid: Oid, out: &mut Vec<BlobChange>) -> Result<(), PushError> {
+pub(crate) fn commit_changes(
+    repo: &Repository,
+    oid: Oid,
+    out: &mut Vec<BlobChange>,
+) -> Result<(), PushError> {
     let unreadable = |source| PushError::ObjectUnreadable { oid, source };
     let commit = repo.find_commit(oid).map_err(unreadable)?;
     let tree = commit.tree_id();

@@ -31,6 +31,8 @@ pub enum Audience {
     Push,
     /// Client side: the push is stopped before anything is sent.
     PrePush,
+    /// `keygate history`: what is already in the past.
+    History,
 }
 
 /// How to print.
@@ -74,6 +76,10 @@ fn write_text(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
             "keygate: push stopped before anything was sent: {count} AWS {noun} in commits \
              the remote does not have\n"
         )?,
+        Audience::History => writeln!(
+            out,
+            "keygate: {count} AWS {noun} in the repository's history\n"
+        )?,
         Audience::Scan => writeln!(out, "keygate: {count} AWS {noun} found\n")?,
     }
     for finding in &report.findings {
@@ -88,7 +94,31 @@ fn write_text(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
             finding.confidence
         )?;
         if let Some(commit) = &finding.commit {
-            writeln!(out, "    commit:      {commit}")?;
+            match (&finding.date, &finding.author) {
+                (Some(date), Some(author)) => {
+                    writeln!(out, "    commit:      {commit} ({date}, {author})")?
+                }
+                _ => writeln!(out, "    commit:      {commit}")?,
+            }
+        }
+        if finding.occurrences > 1 {
+            writeln!(
+                out,
+                "    seen in:     {} commits, the last {}",
+                finding.occurrences,
+                finding.last_commit.as_deref().unwrap_or("the same")
+            )?;
+        }
+        match finding.in_tree_now {
+            Some(true) => writeln!(
+                out,
+                "    status:      in the tree now: rotate it and remove it"
+            )?,
+            Some(false) => writeln!(
+                out,
+                "    status:      only in history: rotate it (rewriting history is optional)"
+            )?,
+            None => {}
         }
         let what = if options.show_secrets {
             finding.values.join(" + ")
@@ -134,6 +164,13 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
             out,
             "  1. Remove the credential from every commit that adds it (`git rebase -i`, or\n     \
              `git filter-repo` for older commits), then push again."
+        )?,
+        Audience::History => writeln!(
+            out,
+            "  1. Remove the credentials still in the tree now. Those only in history stay\n     \
+             in every clone: rotating them is what matters; rewriting history\n     \
+             (`git filter-repo`) is optional. `keygate history --write-baseline FILE`\n     \
+             lets the gate start now and report only new keys."
         )?,
         Audience::Scan => writeln!(
             out,
@@ -211,6 +248,15 @@ struct JsonFinding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    author: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<&'a str>,
+    occurrences: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_commit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_tree_now: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     values: Option<&'a [String]>,
 }
 
@@ -240,6 +286,11 @@ fn write_json(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
                 redacted: &f.redacted,
                 description: &f.evidence,
                 account_id: f.account_id.as_deref(),
+                author: f.author.as_deref(),
+                date: f.date.as_deref(),
+                occurrences: f.occurrences,
+                last_commit: f.last_commit.as_deref(),
+                in_tree_now: f.in_tree_now,
                 values: options.show_secrets.then_some(f.values.as_slice()),
             })
             .collect(),

@@ -39,6 +39,15 @@ pub struct Finding {
     pub path: String,
     /// The commit that brings it, for pushed and historical inputs.
     pub commit: Option<String>,
+    /// History: who made that commit and when (author date, YYYY-MM-DD).
+    pub author: Option<String>,
+    pub date: Option<String>,
+    /// History: how many commits bring the same secret to the same path,
+    /// and the last of them.
+    pub occurrences: usize,
+    pub last_commit: Option<String>,
+    /// History: whether the secret is still in the tree at `HEAD`.
+    pub in_tree_now: Option<bool>,
     pub rule_id: String,
     pub kind: CredentialKind,
     pub severity: Severity,
@@ -321,6 +330,11 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
     Finding {
         path: path.to_string(),
         commit: None,
+        author: None,
+        date: None,
+        occurrences: 1,
+        last_commit: None,
+        in_tree_now: None,
         rule_id: detection.rule_id,
         kind: detection.kind,
         severity,

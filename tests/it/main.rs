@@ -5,6 +5,7 @@ mod util;
 
 mod detection;
 mod hardening;
+mod history;
 mod install;
 mod peers;
 mod push;

@@ -1,0 +1,252 @@
+//! `keygate history`: every AWS credential already in a repository's past.
+//!
+//! The same engine as the push gate, over a whole history: each commit's
+//! changes against its parents (merges: only what differs from every parent),
+//! each distinct blob read once on all cores, line diffs only where the
+//! prefilter found a candidate. Findings are then told apart by whether the
+//! secret is still in the tree at `HEAD`, and the same secret brought by many
+//! commits becomes one entry with a count, so one leaked key committed in 300
+//! revisions is one thing to fix.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use git2::{Oid, Repository, Sort};
+
+use crate::git::{scan_blob_changes, ReadLimits};
+use crate::push::{commit_changes, PushError};
+use crate::scan::{Finding, ScanReport, Scanner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("revision `{revision}`: {source}")]
+    RevisionUnknown {
+        revision: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("cannot walk the history: {0}")]
+    WalkFailed(#[source] git2::Error),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+}
+
+/// What the walk covered, for the summary line.
+#[derive(Debug, Default)]
+pub struct HistoryStats {
+    pub commits: usize,
+    pub shallow: bool,
+}
+
+/// Scans the commits of `revisions` (`git log` syntax: `main`, `a..b`,
+/// `^old`; none means every ref, like `git log --all`).
+pub fn scan_history(
+    scanner: &Scanner,
+    repo: &Repository,
+    revisions: &[String],
+    limits: ReadLimits,
+    report: &mut ScanReport,
+) -> Result<HistoryStats, HistoryError> {
+    let mut walk = repo.revwalk().map_err(HistoryError::WalkFailed)?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
+        .map_err(HistoryError::WalkFailed)?;
+    if revisions.is_empty() {
+        walk.push_glob("refs/*").map_err(HistoryError::WalkFailed)?;
+        let _ = walk.push_head(); // a detached HEAD counts too; an unborn one has nothing
+    }
+    for revision in revisions {
+        let unknown = |source| HistoryError::RevisionUnknown {
+            revision: revision.clone(),
+            source,
+        };
+        if revision.contains("..") {
+            walk.push_range(revision).map_err(unknown)?;
+        } else if let Some(hidden) = revision.strip_prefix('^') {
+            let commit = repo
+                .revparse_single(hidden)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(unknown)?;
+            walk.hide(commit.id()).map_err(unknown)?;
+        } else {
+            let commit = repo
+                .revparse_single(revision)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(unknown)?;
+            walk.push(commit.id()).map_err(unknown)?;
+        }
+    }
+    let progress = Progress::start(std::io::stderr().is_terminal());
+    let mut stats = HistoryStats {
+        shallow: repo.is_shallow(),
+        ..HistoryStats::default()
+    };
+    let mut changes = Vec::new();
+    for oid in walk {
+        let oid = oid.map_err(HistoryError::WalkFailed)?;
+        commit_changes(repo, oid, &mut changes)?;
+        stats.commits += 1;
+        PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
+    }
+    scan_blob_changes(scanner, repo, &changes, limits, report)?;
+    progress.stop();
+    describe_findings(repo, &mut report.findings);
+    report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));
+    Ok(stats)
+}
+
+/// Author, date and "still in the tree" for each finding.
+fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
+    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let mut commits: HashMap<String, (String, String)> = HashMap::new();
+    for finding in findings.iter_mut() {
+        if let Some(id) = &finding.commit {
+            let (author, date) = commits
+                .entry(id.clone())
+                .or_insert_with(|| {
+                    Oid::from_str(id)
+                        .and_then(|oid| repo.find_commit(oid))
+                        .map(|c| {
+                            let author = c.author();
+                            (
+                                format!(
+                                    "{} <{}>",
+                                    String::from_utf8_lossy(author.name_bytes()),
+                                    String::from_utf8_lossy(author.email_bytes())
+                                ),
+                                civil_date(author.when().seconds()),
+                            )
+                        })
+                        .unwrap_or_default()
+                })
+                .clone();
+            finding.author = Some(author);
+            finding.date = Some(date);
+        }
+        finding.in_tree_now = Some(head_tree.as_ref().is_some_and(|tree| {
+            tree.get_path(std::path::Path::new(&finding.path))
+                .ok()
+                .and_then(|entry| repo.find_blob(entry.id()).ok())
+                .is_some_and(|blob| {
+                    finding
+                        .values
+                        .iter()
+                        .all(|v| contains(blob.content(), v.as_bytes()))
+                })
+        }));
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One entry per fingerprint (rule, path, secret): the first commit that
+/// brings it, how many do, and the last.
+pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut grouped: Vec<Finding> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for finding in findings {
+        match index.get(&finding.fingerprint) {
+            Some(&i) => {
+                let first = &mut grouped[i];
+                first.occurrences += 1;
+                if finding.commit != first.commit {
+                    first.last_commit = finding.commit;
+                }
+            }
+            None => {
+                index.insert(finding.fingerprint.clone(), grouped.len());
+                grouped.push(finding);
+            }
+        }
+    }
+    grouped
+}
+
+/// `YYYY-MM-DD` of a Unix time (UTC), without a date crate.
+fn civil_date(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Commits walked, for the progress line.
+static PROGRESS_COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// A progress line on standard error while the history is read, when it is
+/// a terminal; nothing otherwise.
+struct Progress {
+    done: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(enabled: bool) -> Progress {
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = enabled.then(|| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(250));
+                    let commits = PROGRESS_COMMITS.load(Ordering::Relaxed);
+                    let bytes = crate::git::PROGRESS_BYTES.load(Ordering::Relaxed);
+                    let seconds = started.elapsed().as_secs_f64().max(0.001);
+                    eprint!(
+                        "\r\x1b[Kkeygate: {commits} commits, {:.0} MB scanned, {:.0} MB/s",
+                        bytes as f64 / 1e6,
+                        bytes as f64 / 1e6 / seconds
+                    );
+                }
+                eprint!("\r\x1b[K");
+            })
+        });
+        Progress { done, thread }
+    }
+
+    fn stop(mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writes the fingerprints of `findings` as a baseline file's text.
+pub fn baseline_text(findings: &[Finding]) -> String {
+    let mut fingerprints: Vec<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
+    fingerprints.sort();
+    fingerprints.dedup();
+    let mut text = crate::allowlist::BASELINE_HEADER.to_string();
+    for fingerprint in fingerprints {
+        text.push_str(fingerprint);
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(951_782_400), "2000-02-29");
+        assert_eq!(civil_date(1_795_564_800), "2026-11-25");
+        assert_eq!(civil_date(-86_400), "1969-12-31");
+    }
+}
