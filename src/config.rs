@@ -130,7 +130,8 @@ pub struct CustomRuleConfig {
     pub description: Option<String>,
     /// Regex over bytes; a group named `value`, or `secret_group`, is the secret.
     pub regex: String,
-    /// Prefilter literals (case-insensitive): input without one is not searched.
+    /// Prefilter literals, matched as written and as lower, UPPER and
+    /// Capitalized: input without one is not searched.
     pub keywords: Vec<String>,
     /// Which capture group is the secret (default: a group named `value`, else the whole match).
     #[serde(default)]

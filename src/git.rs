@@ -59,11 +59,7 @@ pub enum GitError {
 /// Opens the repository the way git's own commands find it: `GIT_DIR` and
 /// friends first, else by searching up from the current directory.
 pub fn open_repository() -> Result<Repository, GitError> {
-    // Re-hashing each object on read (strict verification) doubles the cost
-    // of a whole-tree commit without protecting against anything a local
-    // attacker could not do anyway. (libgit2's cache keeps only small trees
-    // and commits, which the history walks read twice.)
-    git2::opts::strict_hash_verification(false);
+    configure_libgit2();
     let path = std::env::current_dir().unwrap_or_default();
     Repository::open_from_env().map_err(|source| {
         if source.message().contains("object format") {
@@ -72,6 +68,26 @@ pub fn open_repository() -> Result<Repository, GitError> {
             GitError::NotARepository { path, source }
         }
     })
+}
+
+/// Process-wide libgit2 settings, applied once, before any repository is
+/// opened (the first `open_repository` runs before any worker thread).
+fn configure_libgit2() {
+    static CONFIGURED: std::sync::Once = std::sync::Once::new();
+    CONFIGURED.call_once(|| {
+        // Re-hashing each object on read (strict verification) doubles the
+        // cost of a whole-tree commit without protecting against anything a
+        // local attacker could not do anyway.
+        git2::opts::strict_hash_verification(false);
+        // Memory must not grow with the size of a push or a history: cap the
+        // pack windows libgit2 maps and its object cache (which keeps the
+        // small trees and commits that history walks read twice).
+        // SAFETY: called once, before any other libgit2 use in this process.
+        unsafe {
+            let _ = git2::opts::set_mwindow_mapped_limit(96 << 20);
+            let _ = git2::opts::set_cache_max_size(32 << 20);
+        }
+    });
 }
 
 /// The work tree root, where `.keygate.toml` lives.

@@ -83,8 +83,9 @@ pub struct Rule {
     pub kind: CredentialKind,
     /// One sentence: why a match is a credential.
     pub description: &'static str,
-    /// Prefilter literals, matched ASCII-case-insensitively. A region of input
-    /// without one of them never reaches this rule's pattern.
+    /// Prefilter literals. A region of input without one of them never
+    /// reaches this rule's pattern. For `Assignment` rules (keywords) the
+    /// usual spellings are matched too: lower, UPPER and Capitalized.
     pub literals: &'static [&'static str],
     /// Regex (bytes, no lookaround). The group named `value` is the credential.
     pub pattern: &'static str,
@@ -244,7 +245,17 @@ pub const RULES: &[Rule] = &[
         kind: CredentialKind::SessionToken,
         description: "AWS session token: a long token assigned to aws_session_token, \
                       SessionToken or aws_security_token",
-        literals: &["session_token", "sessiontoken", "session-token", "security_token", "securitytoken"],
+        literals: &[
+            "session_token",
+            "session-token",
+            "sessiontoken",
+            "SessionToken",
+            "sessionToken",
+            "security_token",
+            "securitytoken",
+            "SecurityToken",
+            "securityToken",
+        ],
         pattern: r#"(?i)(?P<name>[a-z0-9_.\-]*(?:session|security)[_.\-]?token[a-z0-9_.\-]*)[^a-z0-9+/\n]{0,16}(?P<value>[a-z0-9+/._\-]{100,}={0,2})"#,
         confirmation: Confirmation::Assignment,
         boundary: Boundary::Base64,

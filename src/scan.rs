@@ -277,6 +277,7 @@ fn custom_rule_spec(rule: &CustomRuleConfig) -> RuleSpec {
             .clone()
             .unwrap_or_else(|| format!("custom rule `{}`", rule.id)),
         literals: rule.keywords.clone(),
+        literal_spellings: true,
         pattern: rule.regex.clone(),
         value_group: rule.secret_group.unwrap_or(0),
         confirmation: Confirmation::Exact,
