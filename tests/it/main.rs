@@ -8,6 +8,7 @@ mod hardening;
 mod history;
 mod install;
 mod peers;
+mod properties;
 mod push;
 mod scan;
 mod staged;

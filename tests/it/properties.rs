@@ -1,0 +1,188 @@
+//! Property tests (stable Rust, a seeded generator, no extra crate): for many
+//! random texts, a key inserted anywhere is found at the right line and
+//! column, and fingerprints do not move when unrelated lines do.
+
+use keygate::allowlist::Allowlist;
+use keygate::detect::Detector;
+use keygate::scan::{ScanReport, Scanner};
+
+/// xorshift64*: deterministic, good enough to shuffle test inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_key_id(rng: &mut Rng) -> String {
+    let prefix = rng.pick(&["AKIA", "ASIA", "ABIA", "ACCA"]).to_string();
+    prefix
+        + &(0..16)
+            .map(|_| BASE32[rng.below(32)] as char)
+            .collect::<String>()
+}
+
+fn random_secret(rng: &mut Rng) -> String {
+    (0..40).map(|_| BASE64[rng.below(64)] as char).collect()
+}
+
+/// Random lines of code-like text that hold no credential.
+fn random_line(rng: &mut Rng) -> String {
+    let words = [
+        "let",
+        "x",
+        "=",
+        "fn",
+        "return",
+        "the",
+        "secret",
+        "token",
+        "config",
+        "{",
+        "}",
+        "(",
+        ")",
+        "\"value\"",
+        "é",
+        "数据",
+        "//",
+        "#",
+        "0x1f",
+        "ASIA",
+        "akia",
+        "region",
+        "us-east-1",
+        ";",
+    ];
+    let n = rng.below(12);
+    let mut line: Vec<&str> = (0..n).map(|_| rng.pick(&words)).collect();
+    if rng.below(10) == 0 {
+        line.push("\r");
+    }
+    line.join(" ")
+}
+
+fn scanner() -> Scanner {
+    Scanner::new(Detector::builtin(), Allowlist::default())
+}
+
+#[test]
+fn a_key_id_inserted_anywhere_is_found_at_its_line_and_column() {
+    let scanner = scanner();
+    let mut rng = Rng(0x5EED_0001);
+    for _ in 0..500 {
+        let mut lines: Vec<String> = (0..rng.below(30) + 1)
+            .map(|_| random_line(&mut rng))
+            .collect();
+        let id = random_key_id(&mut rng);
+        let target = rng.below(lines.len());
+        let line = &lines[target];
+        // Insert at a character boundary, separated from neighbouring text.
+        let chars: Vec<char> = line.chars().collect();
+        let at = rng.below(chars.len() + 1);
+        let before: String = chars[..at].iter().collect();
+        let after: String = chars[at..].iter().collect();
+        let separator = |s: &str| if s.is_empty() { "" } else { " " };
+        let prefix = format!("{before}{}", separator(&before));
+        lines[target] = format!("{prefix}{id}{}{after}", separator(&after));
+        let text = lines.join(if rng.below(2) == 0 { "\n" } else { "\r\n" });
+        let mut report = ScanReport::default();
+        scanner.scan("t", text.as_bytes(), None, &mut report);
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.values[0] == id)
+            .collect();
+        assert_eq!(found.len(), 1, "{id} in {text:?}: {:?}", report.findings);
+        assert_eq!(found[0].location.line, target + 1, "{text:?}");
+        assert_eq!(
+            found[0].location.column,
+            prefix.chars().count() + 1,
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_keyword_secret_inserted_anywhere_is_found_at_its_line() {
+    let scanner = scanner();
+    let mut rng = Rng(0x5EED_0002);
+    let forms = [
+        "aws_secret_access_key = {}",
+        "AWS_SECRET_ACCESS_KEY=\"{}\"",
+        "\"SecretAccessKey\": \"{}\",",
+        "secret_key: '{}'",
+        "aws.secretKey={}",
+    ];
+    for _ in 0..500 {
+        let mut lines: Vec<String> = (0..rng.below(30) + 1)
+            .map(|_| random_line(&mut rng))
+            .collect();
+        let secret = random_secret(&mut rng);
+        let line = rng.pick(&forms).replace("{}", &secret);
+        let target = rng.below(lines.len() + 1);
+        lines.insert(target, line);
+        let text = lines.join("\n");
+        let mut report = ScanReport::default();
+        scanner.scan("t", text.as_bytes(), None, &mut report);
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.values.contains(&secret))
+            .collect();
+        assert_eq!(found.len(), 1, "{text:?}: {:?}", report.findings);
+        assert_eq!(found[0].location.line, target + 1, "{text:?}");
+    }
+}
+
+#[test]
+fn fingerprints_do_not_move_with_unrelated_lines() {
+    let scanner = scanner();
+    let mut rng = Rng(0x5EED_0003);
+    for _ in 0..200 {
+        let id = random_key_id(&mut rng);
+        let secret = random_secret(&mut rng);
+        let pair = format!("AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n");
+        let fingerprint = |text: &str| {
+            let mut report = ScanReport::default();
+            scanner.scan("conf/app.env", text.as_bytes(), None, &mut report);
+            assert_eq!(report.findings.len(), 1, "{text:?}");
+            report.findings[0].fingerprint.clone()
+        };
+        let padding = |rng: &mut Rng| -> String {
+            (0..rng.below(20))
+                .map(|_| format!("{}\n", random_line(rng)))
+                .collect()
+        };
+        let a = format!("{}{pair}{}", padding(&mut rng), padding(&mut rng));
+        let b = format!("{}{pair}{}", padding(&mut rng), padding(&mut rng));
+        let fp = fingerprint(&a);
+        assert_eq!(fp, fingerprint(&b));
+        assert!(!fp.contains(&id) && !fp.contains(&secret));
+    }
+}
+
+#[test]
+fn random_noise_gives_no_finding() {
+    let scanner = scanner();
+    let mut rng = Rng(0x5EED_0004);
+    for _ in 0..50 {
+        let bytes: Vec<u8> = (0..64 * 1024).map(|_| rng.next() as u8).collect();
+        let mut report = ScanReport::default();
+        scanner.scan("noise", &bytes, None, &mut report);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+    }
+}
