@@ -154,12 +154,7 @@ fn run_history(
 /// with the user's own keys (local runs only).
 pub fn build_scanner(args: &Args, dir: &Path) -> Result<Scanner, Error> {
     let config = Config::discover(args.config.as_deref(), dir)?;
-    let own_keys = if config.detect.own_keys {
-        local_keys::local_key_values()
-    } else {
-        Vec::new()
-    };
-    Ok(Scanner::from_config(&config, &own_keys)?)
+    Ok(Scanner::from_config(&config, &local_keys::for_config(&config))?)
 }
 
 pub(crate) fn finish(

@@ -24,6 +24,16 @@ const KEY_SETTINGS: &[&str] = &[
     "aws_security_token",
 ];
 
+/// The local key values when the config asks for them (`[detect] own_keys`,
+/// on by default), else none.
+pub fn for_config(config: &crate::config::Config) -> Vec<String> {
+    if config.detect.own_keys {
+        local_key_values()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Every key value found locally (deduplicated, at least 16 characters).
 pub fn local_key_values() -> Vec<String> {
     let mut values: Vec<String> = KEY_VARIABLES
