@@ -53,13 +53,15 @@ fn run_push_hook(
         .read_to_end(&mut input)
         .map_err(PushError::InputUnreadable)?;
     let repo = git::open_repository()?;
-    let (config, updates, known) = match side {
+    let (config, updates, known, own_keys) = match side {
         Side::Server => {
             let config = match server_config_path(args, &repo)? {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
             };
-            (config, push::parse_pre_receive(&input)?, Known::AllRefs)
+            // A server has no "own" keys: the pusher's are not on it.
+            let updates = push::parse_pre_receive(&input)?;
+            (config, updates, Known::AllRefs, Vec::new())
         }
         Side::Client => {
             let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
@@ -69,13 +71,12 @@ fn run_push_hook(
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "origin".into());
-            (config, push::parse_pre_push(&input)?, Known::Remote(remote))
+            let own_keys = crate::local_keys::for_config(&config);
+            let updates = push::parse_pre_push(&input)?;
+            (config, updates, Known::Remote(remote), own_keys)
         }
     };
-    let scanner = Scanner::new(
-        crate::detect::Detector::builtin(),
-        crate::allowlist::Allowlist::from_config(&config)?,
-    );
+    let scanner = Scanner::from_config(&config, &own_keys)?;
     let deadline = (side == Side::Server)
         .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
     let limits = ReadLimits {

@@ -297,3 +297,22 @@ fn pre_push_blocks_before_anything_is_sent() {
     );
     assert_eq!(count.stdout.trim(), "1");
 }
+
+#[test]
+fn server_config_rules_apply_custom_rules_and_disabled_ones() {
+    let p = Push::new();
+    p.server_config(
+        "[detect]\ndisable = [\"aws-access-key-id\"]\n\n[[rules]]\nid = \"corp-token\"\n\
+         regex = \"corp_[a-z0-9]{24}\"\nkeywords = [\"corp_\"]\n",
+    );
+    p.commit(
+        "lone-id.txt",
+        key_id(),
+        "an ID alone, disabled on this server",
+    );
+    p.push(&["main"]).status(0);
+    p.commit("t.txt", "token = corp_q8zfk2mx7pl0ab9wr4ty6ue1\n", "custom");
+    let run = p.push(&["main"]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.stderr_has("corp-token");
+}
