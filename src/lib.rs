@@ -154,7 +154,10 @@ fn run_history(
 /// with the user's own keys (local runs only).
 pub fn build_scanner(args: &Args, dir: &Path) -> Result<Scanner, Error> {
     let config = Config::discover(args.config.as_deref(), dir)?;
-    Ok(Scanner::from_config(&config, &local_keys::for_config(&config))?)
+    Ok(Scanner::from_config(
+        &config,
+        &local_keys::for_config(&config),
+    )?)
 }
 
 pub(crate) fn finish(

@@ -181,9 +181,13 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
     if long_term {
         writeln!(
             out,
-            "  2. Treat the key as exposed and rotate it: in IAM, deactivate it\n     \
-             (aws iam update-access-key --access-key-id <the key ID> --status Inactive),\n     \
-             create a new key, delete the old one, and check CloudTrail for its use."
+            "  2. Treat the key as exposed and rotate it, now, with other credentials than this key\n     \
+             (<the key ID>: the full ID at the location above; add --user-name for another user):\n       \
+             aws iam update-access-key --access-key-id <the key ID> --status Inactive\n       \
+             aws iam create-access-key                  # the replacement, for what used the old key\n       \
+             aws iam delete-access-key --access-key-id <the key ID>\n       \
+             aws cloudtrail lookup-events --lookup-attributes \\\n           \
+             AttributeKey=AccessKeyId,AttributeValue=<the key ID>   # was it used?"
         )?;
     } else if has(&[CredentialKind::BedrockApiKey]) {
         writeln!(
