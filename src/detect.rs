@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
+use crate::decode::{self, DecodedView};
 use crate::rules::{
     Boundary, Confirmation, CredentialKind, Rule, PAIR_DISTANCE_LINES, PAIR_RULE_ID, RULES,
 };
@@ -124,9 +125,14 @@ pub struct Detector {
     /// Prefilter pattern index → rule index.
     literal_rule: Vec<usize>,
     rules: Vec<CompiledRule>,
-    /// Rule indices of the access key ID rules (for pairing).
+    /// Literals that mention AWS, for generic `secret` names.
     aws_hint: AhoCorasick,
+    /// The `decode` triggers: where an encoded credential may hide.
+    triggers: Vec<AhoCorasick>,
 }
+
+/// How many trigger literals one automaton holds (see `Detector::new`).
+const TRIGGERS_PER_AUTOMATON: usize = 24;
 
 /// A rule given as owned data: built-in rules, custom rules from the config,
 /// and the user's own keys are all turned into this.
@@ -259,11 +265,24 @@ impl Detector {
         let aws_hint = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(["aws", "amazon", "s3", "akia", "asia"])?;
+        // In groups small enough for the SIMD (Teddy) prefilter, which stops
+        // applying past a few dozen literals: several fast passes beat one
+        // automaton that reads every byte.
+        let triggers = decode::TRIGGERS
+            .chunks(TRIGGERS_PER_AUTOMATON)
+            .map(|group| {
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(group.iter().map(|t| t.literal))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Detector {
             prefilter,
             literal_rule,
             rules,
             aws_hint,
+            triggers,
         })
     }
 
@@ -271,10 +290,53 @@ impl Detector {
     /// that lets callers skip work (line diffs, attribution) for clean input.
     pub fn has_candidate(&self, input: &[u8]) -> bool {
         self.prefilter.is_match(input)
+            || self.triggers.iter().any(|t| t.is_match(input))
+            || starts_with_utf16_bom(input)
     }
 
-    /// Every credential in `input`, in input order.
+    /// Every credential in `input`, in input order: in the bytes as they
+    /// are, and in the decoded views (`decode`) of encoded regions, which are
+    /// only made where a trigger literal says they may pay.
     pub fn detect(&self, input: &[u8]) -> Vec<Detection> {
+        let mut found = self.detect_plain(input);
+        let mut hits: Vec<usize> = self
+            .triggers
+            .iter()
+            .flat_map(|t| t.find_iter(input).map(|m| m.start()))
+            .collect();
+        hits.sort_unstable();
+        if hits.is_empty() && !starts_with_utf16_bom(input) {
+            return found;
+        }
+        let decoded = decode::decoded_views(input, &hits);
+        if decoded.views.is_empty() {
+            return found;
+        }
+        let lines = LineIndex::new(input);
+        for view in &decoded.views {
+            for detection in self.detect_plain(&view.bytes) {
+                if detection.span.end <= view.decoded_start {
+                    continue; // undecoded context: already seen in the input
+                }
+                let mapped = map_from_view(detection, view, input, &lines);
+                // Already found: the same value on the same line, or a
+                // credential found as it is that the encoded region is part of
+                // (a Bedrock key's presigned request names its ASIA key).
+                let duplicate = found.iter().any(|d| {
+                    (d.value == mapped.value && d.location.line == mapped.location.line)
+                        || (d.span.start < mapped.span.end && mapped.span.start < d.span.end)
+                });
+                if !duplicate {
+                    found.push(mapped);
+                }
+            }
+        }
+        found.sort_by_key(|d| (d.span.start, d.location));
+        found
+    }
+
+    /// Detections in the bytes as they are.
+    fn detect_plain(&self, input: &[u8]) -> Vec<Detection> {
         // Windows per rule, from prefilter hits.
         let mut windows: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.rules.len()];
         for hit in self.prefilter.find_iter(input) {
@@ -555,6 +617,53 @@ pub fn key_id_description(id: &str) -> String {
         _ => "access key ID (legacy A3T prefix)",
     };
     kind.to_string()
+}
+
+/// A UTF-16 byte-order mark: the whole input may be UTF-16 text.
+fn starts_with_utf16_bom(input: &[u8]) -> bool {
+    input.starts_with(&[0xFF, 0xFE]) || input.starts_with(&[0xFE, 0xFF])
+}
+
+/// A detection in a decoded view, placed in the input: at the view's own
+/// line when the view keeps lines (percent, escapes, UTF-16), else at the
+/// start of the encoded region. Its span is the encoded region, so an
+/// inline marker on that line allows it.
+fn map_from_view(
+    mut detection: Detection,
+    view: &DecodedView,
+    input: &[u8],
+    lines: &LineIndex,
+) -> Detection {
+    let origin = lines.location(input, view.origin.start.min(input.len()));
+    let place = |location: Location| {
+        if view.keeps_lines {
+            Location {
+                line: view.line + location.line,
+                column: if location.line == 1 && view.line + 1 == origin.line {
+                    origin.column + location.column - 1
+                } else {
+                    location.column
+                },
+            }
+        } else {
+            Location {
+                line: view.line + 1,
+                column: origin.column,
+            }
+        }
+    };
+    detection.location = place(detection.location);
+    detection.span = view.origin.clone();
+    if let Some((_, location, span)) = detection.secret.as_mut() {
+        *location = place(*location);
+        *span = view.origin.clone();
+    }
+    detection.evidence = format!(
+        "{} (found in {}-decoded text)",
+        detection.evidence,
+        view.encoding.name()
+    );
+    detection
 }
 
 /// The usual spellings of a keyword: lower, UPPER and Capitalized.

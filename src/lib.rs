@@ -10,6 +10,7 @@
 pub mod allowlist;
 pub mod cli;
 pub mod config;
+pub mod decode;
 pub mod detect;
 pub mod error;
 pub mod fs;

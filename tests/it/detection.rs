@@ -221,3 +221,115 @@ fn built_in_rules_can_be_disabled_by_id_and_typos_are_errors() {
         .status(2)
         .stderr_has("no built-in rule `aws-acess-key-id`");
 }
+
+/// A secret with the characters that encodings change.
+fn slashy_secret() -> String {
+    format!("{}{}", "Zr4nK2pQ9s/w7xYb3cDe", "+fGh1jKl6mNo8pQr0sTu")
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn scan_one(test: &Test, name: &str, content: &[u8]) -> Run {
+    test.write(name, content);
+    test.keygate(&["scan", "--format", "json", name])
+}
+
+#[test]
+fn encoded_credentials_are_found_at_the_line_of_their_encoding() {
+    let test = Test::dir();
+    let config = format!(
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        key_id(),
+        slashy_secret()
+    );
+    // A Kubernetes Secret: base64 values.
+    let manifest = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: aws\ndata:\n  credentials: {}\n",
+        base64(config.as_bytes())
+    );
+    let run = scan_one(&test, "secret.yaml", manifest.as_bytes());
+    run.status(1)
+        .never_shows(&key_id())
+        .never_shows(&slashy_secret());
+    let f = &run.findings()[0];
+    assert_eq!(f["rule_id"], "aws-credential-pair");
+    assert_eq!(f["line"], 6);
+    assert!(f["description"].as_str().unwrap().contains("base64"));
+    // URL-encoded.
+    let url = format!(
+        "callback = \"https://x.example/cb?aws_secret_access_key={}&r=1\"\n",
+        slashy_secret().replace('/', "%2F").replace('+', "%2B")
+    );
+    let run = scan_one(&test, "url.txt", url.as_bytes());
+    run.status(1);
+    assert_eq!(run.findings()[0]["rule_id"], "aws-secret-access-key");
+    // JSON-escaped slashes and \u002F.
+    let json = format!(
+        "{{\n  \"SecretAccessKey\": \"{}\"\n}}\n",
+        slashy_secret().replace('/', "\\u002F")
+    );
+    let run = scan_one(&test, "escaped.json", json.as_bytes());
+    run.status(1);
+    assert_eq!(run.findings()[0]["line"], 2);
+    let json = format!(
+        "{{\"SecretAccessKey\":\"{}\"}}\n",
+        slashy_secret().replace('/', "\\/")
+    );
+    scan_one(&test, "escaped2.json", json.as_bytes()).status(1);
+    // UTF-16, little-endian with a BOM and big-endian without.
+    let text = format!("# deploy\r\n$env:AWS_ACCESS_KEY_ID = '{}'\r\n", key_id());
+    let mut le = vec![0xFF, 0xFE];
+    le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let run = scan_one(&test, "deploy.ps1", &le);
+    run.status(1);
+    assert_eq!(run.findings()[0]["line"], 2);
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    scan_one(&test, "deploy-be.txt", &be).status(1);
+    // A JWT whose payload holds the config.
+    let payload = format!(
+        "{{\"sub\":\"1\",\"config\":\"{}\"}}",
+        base64(config.as_bytes())
+    );
+    let jwt = format!(
+        "token = {}.{}.c2lnbmF0dXJl\n",
+        base64(b"{\"alg\":\"HS256\",\"typ\":\"JWT\"}").trim_end_matches('='),
+        base64(payload.as_bytes())
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_")
+    );
+    scan_one(&test, "jwt.txt", jwt.as_bytes()).status(1);
+}
+
+#[test]
+fn encoded_noise_stays_quiet() {
+    let test = Test::dir();
+    // Base64 of binary data, URLs full of %2F, JSON full of \/: no finding.
+    let binary: Vec<u8> = (0u32..3000)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect();
+    let mut text = format!("blob: {}\n", base64(&binary));
+    for i in 0..200 {
+        text.push_str(&format!(
+            "url{i} = \"https:%2F%2Fexample.com%2Fpath%2F{i}\" {{\"p\":\"a\\/b\\/{i}\"}}\n"
+        ));
+    }
+    scan_one(&test, "noise.txt", text.as_bytes()).status(0);
+}

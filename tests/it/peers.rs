@@ -59,14 +59,6 @@ const DISAGREEMENTS: &[(&str, &str, &str)] = &[
         r#"aws_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY""#,
         DOCS_EXAMPLE,
     ),
-    // --- gitleaks_positive_encoded.txt
-    (
-        "gitleaks_positive_encoded.txt",
-        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.…",
-        "not yet: detection issue (encoded forms: a JWT whose payload holds a base64 AWS \
-         config). Decoded, its key ID ASIAIOSFODNN7LXM10JI holds 0 and 1, so only the \
-         secret line could match once decoding exists",
-    ),
     // --- noseyparker_aws_misc_positive.txt: mostly not credentials.
     (
         "noseyparker_aws_misc_positive.txt",
