@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use git2::{Oid, Repository, Sort};
 
 use crate::git::{scan_blob_changes, ReadLimits};
-use crate::push::{commit_changes, PushError};
+use crate::push::{changes_of_commits, PushError};
 use crate::scan::{Finding, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,13 +84,12 @@ pub fn scan_history(
         shallow: repo.is_shallow(),
         ..HistoryStats::default()
     };
-    let mut changes = Vec::new();
-    for oid in walk {
-        let oid = oid.map_err(HistoryError::WalkFailed)?;
-        commit_changes(repo, oid, &mut changes)?;
-        stats.commits += 1;
-        PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
-    }
+    let commits = walk
+        .collect::<Result<Vec<Oid>, _>>()
+        .map_err(HistoryError::WalkFailed)?;
+    stats.commits = commits.len();
+    PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
+    let changes = changes_of_commits(&commits, None, || Ok(crate::git::open_repository()?), repo)?;
     scan_blob_changes(scanner, repo, &changes, limits, report)?;
     progress.stop();
     describe_findings(repo, &mut report.findings);

@@ -38,6 +38,8 @@ pub enum PushError {
     },
     #[error("time budget exceeded while listing the pushed commits")]
     TimeBudgetExceeded,
+    #[error("internal error: a thread comparing trees stopped; the scan is incomplete")]
+    WorkerPanicked,
     #[error(transparent)]
     Git(#[from] GitError),
 }
@@ -196,25 +198,73 @@ pub fn scan_push(
                 }
             }
         }
-        for oid in walk {
-            if limits.deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(PushError::TimeBudgetExceeded);
-            }
-            let oid = oid.map_err(PushError::WalkFailed)?;
-            commit_changes(repo, oid, &mut changes)?;
-        }
+        let commits = walk
+            .collect::<Result<Vec<Oid>, _>>()
+            .map_err(PushError::WalkFailed)?;
+        changes.extend(changes_of_commits(
+            &commits,
+            limits.deadline,
+            || Ok(crate::git::open_repository()?),
+            repo,
+        )?);
     }
     scan_blob_changes(scanner, repo, &changes, limits, report)?;
     Ok(())
 }
 
+/// Below this many commits, one thread compares their trees.
+const COMMITS_PER_THREAD: usize = 64;
+
+/// The changes of `commits`, in their order, computed on all cores (each
+/// worker with a repository of its own from `open`; `repo` serves the
+/// single-threaded case).
+pub(crate) fn changes_of_commits(
+    commits: &[Oid],
+    deadline: Option<Instant>,
+    open: impl Fn() -> Result<Repository, PushError> + Sync,
+    repo: &Repository,
+) -> Result<Vec<BlobChange>, PushError> {
+    let walk_part = |repo: &Repository, part: &[Oid]| -> Result<Vec<BlobChange>, PushError> {
+        let mut changes = Vec::new();
+        for &oid in part {
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(PushError::TimeBudgetExceeded);
+            }
+            commit_changes(repo, oid, &mut changes)?;
+        }
+        Ok(changes)
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(commits.len().div_ceil(COMMITS_PER_THREAD))
+        .max(1);
+    if workers == 1 {
+        return walk_part(repo, commits);
+    }
+    let chunk = commits.len().div_ceil(workers);
+    let parts: Vec<Result<Vec<BlobChange>, PushError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = commits
+            .chunks(chunk)
+            .map(|part| {
+                let open = &open;
+                scope.spawn(move || walk_part(&open()?, part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(PushError::WorkerPanicked)))
+            .collect()
+    });
+    let mut changes = Vec::new();
+    for part in parts {
+        changes.extend(part?);
+    }
+    Ok(changes)
+}
+
 /// What commit `oid` adds. For a merge, only files that differ from every
 /// parent: content that one side already had is not new in the merge.
-pub(crate) fn commit_changes(
-    repo: &Repository,
-    oid: Oid,
-    out: &mut Vec<BlobChange>,
-) -> Result<(), PushError> {
+fn commit_changes(repo: &Repository, oid: Oid, out: &mut Vec<BlobChange>) -> Result<(), PushError> {
     let unreadable = |source| PushError::ObjectUnreadable { oid, source };
     let commit = repo.find_commit(oid).map_err(unreadable)?;
     let tree = commit.tree_id();
@@ -245,7 +295,8 @@ pub(crate) fn commit_changes(
 }
 
 /// Blobs of `new` that differ from `old` at the same path, descending only
-/// into subtrees whose ids differ.
+/// into subtrees whose ids differ; entries whose id did not change cost a
+/// lookup and nothing else.
 fn tree_changes(
     repo: &Repository,
     old: Option<Oid>,
@@ -259,43 +310,36 @@ fn tree_changes(
     }
     let unreadable = |oid| move |source| PushError::ObjectUnreadable { oid, source };
     let new_tree = repo.find_tree(new).map_err(unreadable(new))?;
-    let old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = match old {
-        Some(old) => repo
-            .find_tree(old)
-            .map_err(unreadable(old))?
-            .iter()
-            .map(|e| (e.name_bytes().to_vec(), (e.id(), e.kind())))
-            .collect(),
-        None => HashMap::new(),
+    let old_tree = match old {
+        Some(old) => Some(repo.find_tree(old).map_err(unreadable(old))?),
+        None => None,
     };
     for entry in new_tree.iter() {
+        let before = old_tree
+            .as_ref()
+            .and_then(|t| t.get_name_bytes(entry.name_bytes()))
+            .map(|e| (e.id(), e.kind()));
+        if before.is_some_and(|(id, kind)| id == entry.id() && kind == entry.kind()) {
+            continue;
+        }
+        let same_kind = |kind| before.filter(|(_, k)| *k == Some(kind)).map(|(id, _)| id);
         let name = String::from_utf8_lossy(entry.name_bytes());
         let path = if prefix.is_empty() {
             name.into_owned()
         } else {
             format!("{prefix}/{name}")
         };
-        let before = old_entries.get(entry.name_bytes());
         match entry.kind() {
             Some(ObjectType::Tree) => {
-                let old_subtree = before
-                    .filter(|(_, kind)| *kind == Some(ObjectType::Tree))
-                    .map(|(id, _)| *id);
+                let old_subtree = same_kind(ObjectType::Tree);
                 tree_changes(repo, old_subtree, entry.id(), &path, commit, out)?;
             }
-            Some(ObjectType::Blob) => {
-                let old_blob = before
-                    .filter(|(_, kind)| *kind == Some(ObjectType::Blob))
-                    .map(|(id, _)| *id);
-                if old_blob != Some(entry.id()) {
-                    out.push(BlobChange {
-                        path,
-                        old: old_blob,
-                        new: entry.id(),
-                        commit,
-                    });
-                }
-            }
+            Some(ObjectType::Blob) => out.push(BlobChange {
+                path,
+                old: same_kind(ObjectType::Blob),
+                new: entry.id(),
+                commit,
+            }),
             // Submodule entries (commits of another repository): no content here.
             _ => {}
         }
