@@ -257,10 +257,12 @@ impl Detector {
         }
         // Case-sensitive literals (keywords in their usual spellings) keep
         // aho-corasick's SIMD prefilter in play: several GB/s on clean text,
-        // where an ASCII-case-insensitive automaton crawls byte by byte.
+        // where an ASCII-case-insensitive automaton crawls byte by byte. With
+        // the prefilter doing the scanning, a contiguous NFA is as fast as a
+        // DFA and a third of the build cost, which every hook run pays.
         let prefilter = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&literals)?;
         let aws_hint = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
@@ -273,7 +275,7 @@ impl Detector {
             .map(|group| {
                 AhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostFirst)
-                    .kind(Some(AhoCorasickKind::DFA))
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
                     .build(group.iter().map(|t| t.literal))
             })
             .collect::<Result<Vec<_>, _>>()?;
