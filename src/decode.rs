@@ -11,8 +11,8 @@
 //! What it must not do is unbounded work, whatever the input (it runs in a
 //! pre-commit hook, on every file, and on hostile pushes):
 //!
-//! - It decodes only around trigger hits: the base64 run, the line or the
-//!   UTF-16 text a hit sits in. No hit (and no UTF-16 byte-order mark at
+//! - It decodes only around trigger hits: the base64 run, the few lines or
+//!   the UTF-16 text a hit sits in. No hit (and no UTF-16 byte-order mark at
 //!   offset 0) means no decoding at all; it never decodes on speculation.
 //! - Every view is capped at [`MAX_VIEW_BYTES`], all views of one input at
 //!   [`MAX_TOTAL_BYTES`] and at three times the input, and views are decoded
@@ -25,7 +25,8 @@
 //! Line numbers: percent, escape and UTF-16 views keep every line break 1:1
 //! (an encoded line break decodes to a space), so line *n* of such a view is
 //! line *n* of its origin ([`DecodedView::keeps_lines`]). A base64 view has
-//! lines of its own; a finding in it belongs to the line its origin starts on.
+//! lines of its own; a finding in it belongs to the line its origin starts
+//! on. [`DecodedView::locate`] does this mapping.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -33,7 +34,9 @@ use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
+
+use crate::rules::PAIR_DISTANCE_LINES;
 
 /// Largest view, in bytes. A longer base64 run or UTF-16 text is decoded in
 /// windows of this size around its hits.
@@ -66,14 +69,17 @@ const MIN_RUN_CHARS: usize = 16;
 const IDENTIFIER_REACH: usize = 64;
 const GLUE_REACH: usize = 16;
 
-/// How far around a percent or escape hit its line is decoded: minified
-/// files are one long line.
+/// How far around a percent or escape hit its view reaches: its line and
+/// `PAIR_DISTANCE_LINES` lines either side (a key ID in plain text pairs
+/// with the escaped secret below it), but no more than this many bytes each
+/// way (minified files are one long line).
 const ESCAPE_REACH: usize = 8 << 10;
 
-/// Without a byte-order mark, a UTF-16 view starts at most this far before
-/// its hit (at a line start when there is one) and ends at the first line
-/// break `UTF16_AFTER` past it (or that far again on): small files are
-/// decoded whole, UTF-16 strings in a large binary in windows.
+/// Without a byte-order mark, a UTF-16 view starts at most `UTF16_BEFORE`
+/// bytes before its hit (at a line start when there is one) and ends at the
+/// first line break `UTF16_AFTER` bytes past it, or `UTF16_AFTER` bytes
+/// after that at the latest: small files are decoded whole, UTF-16 strings
+/// in a large binary in windows.
 const UTF16_BEFORE: usize = 8 << 10;
 const UTF16_AFTER: usize = 64 << 10;
 
@@ -99,13 +105,13 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    /// Short name for reports ("found in base64-decoded text").
+    /// Short name for reports: "found in {name}-decoded text".
     pub fn name(self) -> &'static str {
         match self {
             Encoding::Base64 => "base64",
             Encoding::Base64Url => "base64url",
-            Encoding::Percent => "percent-encoding",
-            Encoding::Escaped => "escapes",
+            Encoding::Percent => "percent",
+            Encoding::Escaped => "escape",
             Encoding::Utf16Le => "UTF-16LE",
             Encoding::Utf16Be => "UTF-16BE",
         }
@@ -122,7 +128,8 @@ pub struct DecodedView {
     /// The last encoding undone (a view of a view names its own).
     pub encoding: Encoding,
     /// Bytes of the original input this view decodes: the base64 run (with
-    /// its padding), the lines holding percent or escape sequences, the
+    /// its padding, over several lines when wrapped), the lines around
+    /// percent or escape sequences (`PAIR_DISTANCE_LINES` either side), the
     /// UTF-16 text. At depth 2, the part of the depth-1 origin it came from
     /// (the whole run for a base64 parent, the lines otherwise).
     pub origin: Range<usize>,
@@ -142,12 +149,59 @@ pub struct DecodedView {
     pub keeps_lines: bool,
     /// 1 for a view of the input, 2 for a view of a view.
     pub depth: u8,
+    /// Whether the input text under `origin` is UTF-16 (and big-endian):
+    /// its line breaks are units, not bytes.
+    utf16_input: Option<bool>,
+}
+
+/// A place in the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// Byte offset in the input.
+    pub offset: usize,
+    /// 0-based line (in UTF-16 line breaks for UTF-16 input).
+    pub line: usize,
 }
 
 impl DecodedView {
     /// The decoded part of the view, without base64 context.
     pub fn decoded(&self) -> &[u8] {
         self.bytes.get(self.decoded_start..).unwrap_or_default()
+    }
+
+    /// Where `offset` of `bytes` (a finding's span start) is in `input`, the
+    /// input this view was made from: its line, and an offset on that line
+    /// (`origin.start` for a view that keeps no lines, else the start of
+    /// the line, or `origin.start` on the view's first line). Feed that
+    /// offset to anything that reads the input's line (`keygate:allow`).
+    pub fn locate(&self, input: &[u8], offset: usize) -> Position {
+        let here = Position {
+            offset: self.origin.start,
+            line: self.line,
+        };
+        if !self.keeps_lines {
+            return here;
+        }
+        let before = self.bytes.get(..offset).unwrap_or(&self.bytes);
+        let Some(k) = memchr::memchr_iter(b'\n', before).count().checked_sub(1) else {
+            return here;
+        };
+        let origin = self.origin.clone();
+        let line_start = match self.utf16_input {
+            Some(big) => utf16_breaks(input, origin.start, origin.clone(), big)
+                .nth(k)
+                .map(|b| b + 2),
+            None => {
+                let source = input.get(origin.clone()).unwrap_or_default();
+                memchr::memchr_iter(b'\n', source)
+                    .nth(k)
+                    .map(|i| origin.start + i + 1)
+            }
+        };
+        Position {
+            offset: line_start.unwrap_or(origin.end).min(origin.end),
+            line: self.line + k + 1,
+        }
     }
 }
 
@@ -309,13 +363,17 @@ pub const TRIGGERS: &[Trigger] = &[
 ];
 
 /// The trigger automaton: anchored searches verify the hits we are given,
-/// unanchored ones find hits in decoded views.
+/// unanchored ones find hits in decoded views. A contiguous NFA: it builds
+/// in a fraction of a millisecond (a DFA takes several, paid by every hook
+/// run that meets a trigger) and only ever reads hits and views, not whole
+/// inputs.
 fn automaton() -> &'static AhoCorasick {
     static AUTOMATON: OnceLock<AhoCorasick> = OnceLock::new();
     AUTOMATON.get_or_init(|| {
         AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
             .start_kind(StartKind::Both)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(TRIGGERS.iter().map(|t| t.literal))
             .expect("the trigger literals build an automaton (checked by tests)")
     })
@@ -335,7 +393,8 @@ pub fn trigger_offsets(input: &[u8]) -> Vec<usize> {
 /// `trigger_hits` are the start offsets where a [`TRIGGERS`] literal
 /// matched (extra or wrong offsets are harmless: each is verified, and those
 /// that start no trigger are ignored). Views of views are included, down to
-/// [`MAX_DEPTH`].
+/// [`MAX_DEPTH`]. Cheap to call on every input: with no trigger among the
+/// hits and no UTF-16 byte-order mark at offset 0 it returns at once.
 pub fn decoded_views(input: &[u8], trigger_hits: &[usize]) -> Decoded {
     decode_within(input, trigger_hits, Budget::new(input.len()))
 }
@@ -372,6 +431,7 @@ fn decode_within(input: &[u8], trigger_hits: &[usize], mut budget: Budget) -> De
             for mut child in children {
                 (child.origin, child.line) = origins.map(&child.origin);
                 child.keeps_lines &= parent.keeps_lines;
+                child.utf16_input = parent.utf16_input;
                 child.depth = depth;
                 let repeated = seen
                     .get(&content_key(child.decoded()))
@@ -445,11 +505,10 @@ fn remember(seen: &mut HashMap<u64, BTreeMap<usize, usize>>, view: &DecodedView)
     *end = (*end).max(view.origin.end);
 }
 
-/// Whether `range` overlaps one of `origins` (start → end). The views of
-/// one level have disjoint origins, so the last one starting before the end
-/// of `range` is the only candidate: a logarithmic test, where comparing
-/// with every view of the same content would be quadratic in a file that
-/// repeats one blob.
+/// Whether `range` overlaps one of `origins` (start → end). Views of the
+/// same content have disjoint origins (one blob repeated in a file), so the
+/// last one starting before the end of `range` is the only candidate: a
+/// logarithmic test, where comparing with each would be quadratic.
 fn overlaps(origins: &BTreeMap<usize, usize>, range: &Range<usize>) -> bool {
     origins
         .range(..range.end.max(range.start + 1))
@@ -513,6 +572,11 @@ fn view(encoding: Encoding, origin: Range<usize>, bytes: Vec<u8>, start: usize) 
         line: 0,
         keeps_lines: !matches!(encoding, Encoding::Base64 | Encoding::Base64Url),
         depth: 1,
+        utf16_input: match encoding {
+            Encoding::Utf16Le => Some(false),
+            Encoding::Utf16Be => Some(true),
+            _ => None,
+        },
     }
 }
 
@@ -803,14 +867,6 @@ fn line_start(text: &[u8], at: usize, floor: usize) -> usize {
         .map_or(floor, |i| floor + i + 1)
 }
 
-/// End of the line holding `at` (its `\n`), but not after `ceiling`.
-fn line_end(text: &[u8], at: usize, ceiling: usize) -> usize {
-    let ceiling = ceiling.min(text.len()).max(at);
-    text.get(at..ceiling)
-        .and_then(|s| memchr::memchr(b'\n', s))
-        .map_or(ceiling, |i| at + i)
-}
-
 /// Views of the base64 runs that the hits point into (or that a keyword is
 /// assigned), each run decoded once.
 fn base64_views(
@@ -948,9 +1004,9 @@ fn mentions_aws(bytes: &[u8]) -> bool {
 
 // ------------------------------------------------------ percent, escapes
 
-/// Views of the lines holding percent or escape hits: consecutive lines
-/// make one view (a key ID and its secret stay together), each line at
-/// most `ESCAPE_REACH` around its hits.
+/// Views of the lines around percent or escape hits: each hit's line and
+/// `PAIR_DISTANCE_LINES` lines either side (at most `ESCAPE_REACH` bytes
+/// each way), overlapping or touching stretches joined into one view.
 fn escape_views(
     text: &[u8],
     floor: usize,
@@ -967,8 +1023,8 @@ fn escape_views(
         if hit < covered {
             continue;
         }
-        let start = line_start(text, hit, covered.max(hit.saturating_sub(ESCAPE_REACH)));
-        let end = line_end(text, hit, hit + ESCAPE_REACH);
+        let start = lines_before(text, hit, covered.max(hit.saturating_sub(ESCAPE_REACH)));
+        let end = lines_after(text, hit, hit + ESCAPE_REACH);
         covered = end.max(hit + 1);
         match &mut pending {
             Some((region, _))
@@ -989,6 +1045,24 @@ fn escape_views(
     if let Some((region, encoding)) = pending {
         push_unescaped(text, region, encoding, budget, out);
     }
+}
+
+/// Start of the line `PAIR_DISTANCE_LINES` lines above the one holding
+/// `at`, but not before `floor`.
+fn lines_before(text: &[u8], at: usize, floor: usize) -> usize {
+    let floor = floor.min(at);
+    text.get(floor..at)
+        .and_then(|s| memchr::memrchr_iter(b'\n', s).nth(PAIR_DISTANCE_LINES))
+        .map_or(floor, |i| floor + i + 1)
+}
+
+/// End (the `\n`) of the line `PAIR_DISTANCE_LINES` lines below the one
+/// holding `at`, but not after `ceiling`.
+fn lines_after(text: &[u8], at: usize, ceiling: usize) -> usize {
+    let ceiling = ceiling.min(text.len()).max(at);
+    text.get(at..ceiling)
+        .and_then(|s| memchr::memchr_iter(b'\n', s).nth(PAIR_DISTANCE_LINES))
+        .map_or(ceiling, |i| at + i)
 }
 
 /// Adds the view of `region` unescaped, if that changes it. False once the
@@ -1260,13 +1334,12 @@ impl OriginMap {
         let origin = parent.origin.clone();
         let lines = parent.keeps_lines.then(|| {
             let view = memchr::memchr_iter(b'\n', &parent.bytes).collect();
-            let (input, width) = match parent.encoding {
-                Encoding::Utf16Le | Encoding::Utf16Be => {
-                    let big = parent.encoding == Encoding::Utf16Be;
+            let (input, width) = match parent.utf16_input {
+                Some(big) => {
                     let breaks = utf16_breaks(input, origin.start, origin.clone(), big);
                     (breaks.collect(), 2)
                 }
-                _ => {
+                None => {
                     let source = input.get(origin.clone()).unwrap_or_default();
                     let breaks = memchr::memchr_iter(b'\n', source).map(|i| origin.start + i);
                     (breaks.collect(), 1)
@@ -1296,7 +1369,16 @@ impl OriginMap {
                 .get(k)
                 .map_or(self.origin.end, |&b| b + breaks.width),
         };
-        let end = breaks.input.get(last).copied().unwrap_or(self.origin.end);
+        // A range that ends with a line break covers that break too.
+        let width = if breaks.view.get(last) == Some(&last_byte) {
+            breaks.width
+        } else {
+            0
+        };
+        let end = breaks
+            .input
+            .get(last)
+            .map_or(self.origin.end, |&b| b + width);
         let start = start.min(self.origin.end);
         (start..end.clamp(start, self.origin.end), self.line + first)
     }
@@ -1330,7 +1412,7 @@ mod tests {
 
     /// The gitleaks test JWT: its payload's `config` is a base64 AWS config
     /// (public test data; the key ID in it is not a real one).
-    const GITLEAKS_JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwiY29uZmlnIjoiVzJSbFptRjFiSFJkQ25KbFoybHZiaUE5SUhWekxXVmhjM1F0TWdwaGQzTmZZV05qWlhOelgydGxlVjlwWkNBOUlFRlRTVUZKVDFOR1QwUk9UamRNV0UweE1FcEpDbUYzYzE5elpXTnlaWFJmWVdOalpYTnpYMnRsZVNBOUlIZEtZV3h5V0ZWMGJrWkZUVWt2U3pkTlJFVk9SeTlpVUhoU1ptbERXVVZHVlVORWJFVllNVUVLIiwiaWF0IjoxNTE2MjM5MDIyfQ.8gxviXEOuIBQk2LvTYHSf-wXVhnEKC3h4yM5nlOF4zA";
+    const GITLEAKS_JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwiY29uZmlnIjoiVzJSbFptRjFiSFJkQ25KbFoybHZiaUE5SUhWekxXVmhjM1F0TWdwaGQzTmZZV05qWlhOelgydGxlVjlwWkNBOUlFRlRTVUZKVDFOR1QwUk9UamRNV0UweE1FcEpDbUYzYzE5elpXTnlaWFJmWVdOalpYTnpYMnRsZVNBOUlIZEtZV3h5V0ZWMGJrWkZUVWt2U3pkTlJFVk9SeTlpVUhoU1ptbERXVVZHVlVORWJFVllNVUVLIiwiaWF0IjoxNTE2MjM5MDIyfQ.8gxviXEOuIBQk2LvTYHSf-wXVhnEKC3h4yM5nlOF4zA"; // keygate:allow (public test data)
 
     fn encode_base64(data: &[u8], url_safe: bool, pad: bool) -> String {
         let alphabet: &[u8; 64] = if url_safe {
@@ -1489,6 +1571,13 @@ mod tests {
         let id_view = view_with(&decoded, &key_id());
         assert_eq!(id_view.origin, range_of(&manifest, &id64));
         assert_eq!(id_view.line, 6);
+        assert_eq!(
+            id_view.locate(manifest.as_bytes(), id_view.bytes.len() - 1),
+            Position {
+                offset: id_view.origin.start,
+                line: 6
+            }
+        );
         assert_eq!(id_view.encoding, Encoding::Base64);
         assert_eq!(id_view.depth, 1);
         assert!(!id_view.keeps_lines);
@@ -1642,23 +1731,50 @@ mod tests {
     // --------------------------------------------------- percent, escapes
 
     #[test]
-    fn percent_encoded_secret_in_a_url_is_decoded_on_its_line() {
+    fn percent_encoded_secret_in_a_url_is_decoded_with_its_lines() {
         let line = format!(
             "https://example.com/hook?aws_access_key_id={}&aws_secret_access_key={}&x=1",
             key_id(),
             percent(&slashed_secret())
         );
-        let input = format!("first line\n{line}\nlast line\n");
+        let before = "l\n".repeat(9);
+        let input = format!("{before}{line}\nafter\n");
         let decoded = decode(input.as_bytes());
         assert_eq!(decoded.views.len(), 1, "{decoded:#?}");
         let view = &decoded.views[0];
         assert_eq!(view.encoding, Encoding::Percent);
-        assert_eq!(view.origin, range_of(&input, &line));
+        // The line and four lines either side, as far as there are any.
+        assert_eq!(view.origin, before.len() - 8..input.len());
+        assert_eq!(view.line, 5);
         assert!(view.keeps_lines);
         assert!(find(&view.bytes, slashed_secret()).is_some());
         assert!(detections(view)
             .iter()
             .any(|d| d.kind == CredentialKind::CredentialPair));
+    }
+
+    #[test]
+    fn findings_on_later_lines_of_a_view_are_located_on_their_line() {
+        let second = format!("secret_key={}&aws=1", percent(&slashed_secret()));
+        let input = format!("# form\nid={}&x=%2F\n{second}\n", key_id());
+        let decoded = decode(input.as_bytes());
+        assert_eq!(decoded.views.len(), 1, "{decoded:#?}");
+        let view = &decoded.views[0];
+        assert_eq!(view.line, 0);
+        let found = detections(view);
+        let pair = found
+            .iter()
+            .find(|d| d.kind == CredentialKind::CredentialPair)
+            .expect("the key ID and its secret, one line apart, make a pair");
+        let (_, _, secret_span) = pair.secret.clone().unwrap();
+        assert_eq!(
+            view.locate(input.as_bytes(), secret_span.start),
+            Position {
+                offset: input.find(&second).unwrap(),
+                line: 2
+            }
+        );
+        assert_eq!(view.locate(input.as_bytes(), pair.span.start).line, 1);
     }
 
     #[test]
@@ -1670,7 +1786,7 @@ mod tests {
             let input = format!("curl -d 'aws_secret_access_key={encoded}' https://x\n");
             let decoded = decode(input.as_bytes());
             let view = view_with(&decoded, &slashed_secret());
-            assert_eq!(view.origin, 0..input.len() - 1);
+            assert_eq!(view.origin, 0..input.len());
         }
     }
 
@@ -1678,13 +1794,10 @@ mod tests {
     fn encoded_line_breaks_never_add_lines() {
         let input = b"a=%0A%0D%2F\\n\\u000A\\x0a%250A\nb=%2F\n\nc=\\/\n";
         let decoded = decode(input);
-        assert!(!decoded.views.is_empty());
-        for view in &decoded.views {
-            assert_eq!(lines(&view.bytes), lines(&input[view.origin.clone()]));
-        }
-        // Adjacent lines make one view, a blank line ends it.
-        assert_eq!(decoded.views.len(), 2, "{decoded:#?}");
-        assert_eq!(decoded.views[0].bytes, b"a=  /    \nb=/");
+        assert_eq!(decoded.views.len(), 1, "{decoded:#?}");
+        let view = &decoded.views[0];
+        assert_eq!(view.bytes, b"a=  /    \nb=/\n\nc=/\n");
+        assert_eq!(lines(&view.bytes), lines(input));
     }
 
     #[test]
@@ -1705,11 +1818,14 @@ mod tests {
             let decoded = decode(input.as_bytes());
             let view = view_with(&decoded, &secret);
             assert_eq!(view.encoding, Encoding::Escaped);
-            // The second line, where the escapes are.
-            assert_eq!(view.origin, input.find('\n').unwrap() + 1..input.len() - 1);
+            assert_eq!(view.origin, 0..input.len());
+            // With the key ID a line above: one pair.
+            let found = detections(view);
             assert!(
-                detections(view).iter().any(|d| d.value == secret),
-                "{slash}"
+                found
+                    .iter()
+                    .any(|d| d.secret.as_ref().is_some_and(|s| s.0 == secret)),
+                "{slash}: {found:#?}"
             );
         }
     }
@@ -1821,6 +1937,14 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:#?}");
         // 0-based line 5000 of the input, whatever line of the view.
         assert_eq!(view.line + found[0].location.line - 1, 5000);
+        let line_start = 2 * filler.encode_utf16().count() * 5000;
+        assert_eq!(
+            view.locate(&input, found[0].span.start),
+            Position {
+                offset: line_start,
+                line: 5000
+            }
+        );
     }
 
     #[test]
@@ -1837,9 +1961,13 @@ mod tests {
         assert_eq!(view.encoding, Encoding::Percent);
         assert!(view.keeps_lines);
         let line = |offset: usize| lines(&input[..offset]);
-        assert_eq!(line(view.origin.start), 2);
-        assert_eq!(line(view.origin.end), 2);
-        assert_eq!(view.line, 2);
+        assert_eq!(line(view.origin.start), 0);
+        assert_eq!(view.origin.end, input.len());
+        assert_eq!(view.line, 0);
+        let found = detections(view);
+        let at = view.locate(&input, found[0].span.start);
+        assert_eq!(at.line, 2);
+        assert_eq!(at.offset, 2 + 2 * "line one\nline two\n".len());
     }
 
     // ---------------------------------------------------- bounds, no panics

@@ -317,20 +317,34 @@ impl Detector {
         let lines = LineIndex::new(input);
         for view in &decoded.views {
             for detection in self.detect_plain(&view.bytes) {
-                if detection.span.end <= view.decoded_start {
+                let ends = std::iter::once(detection.span.end)
+                    .chain(detection.secret.as_ref().map(|s| s.2.end));
+                if ends.into_iter().all(|end| end <= view.decoded_start) {
                     continue; // undecoded context: already seen in the input
                 }
                 let mapped = map_from_view(detection, view, input, &lines);
-                // Already found: the same value on the same line, or a
+                let secret = |d: &Detection| d.secret.as_ref().map(|s| s.0.clone());
+                // Already found: the same credential on the same line, or a
                 // credential found as it is that the encoded region is part of
                 // (a Bedrock key's presigned request names its ASIA key).
+                // Mere overlap is not enough: a view's origin spans lines
+                // around the finding, which may hold other findings.
                 let duplicate = found.iter().any(|d| {
-                    (d.value == mapped.value && d.location.line == mapped.location.line)
-                        || (d.span.start < mapped.span.end && mapped.span.start < d.span.end)
+                    (d.value == mapped.value
+                        && secret(d) == secret(&mapped)
+                        && d.location.line == mapped.location.line)
+                        || (d.span.start <= view.origin.start && view.origin.end <= d.span.end)
                 });
-                if !duplicate {
-                    found.push(mapped);
+                if duplicate {
+                    continue;
                 }
+                // A pair replaces its halves found on their own.
+                if let Some(pair_secret) = secret(&mapped) {
+                    found.retain(|d| {
+                        d.secret.is_some() || (d.value != mapped.value && d.value != pair_secret)
+                    });
+                }
+                found.push(mapped);
             }
         }
         found.sort_by_key(|d| (d.span.start, d.location));
@@ -637,28 +651,23 @@ fn map_from_view(
     lines: &LineIndex,
 ) -> Detection {
     let origin = lines.location(input, view.origin.start.min(input.len()));
-    let place = |location: Location| {
-        if view.keeps_lines {
-            Location {
-                line: view.line + location.line,
-                column: if location.line == 1 && view.line + 1 == origin.line {
-                    origin.column + location.column - 1
-                } else {
-                    location.column
-                },
-            }
+    // The finding's own line, an offset on it (what the inline marker reads),
+    // and its column where the view keeps lines.
+    let place = |offset: usize, location: Location| {
+        let at = view.locate(input, offset);
+        let column = if !view.keeps_lines {
+            origin.column
+        } else if at.offset == view.origin.start {
+            origin.column + location.column - 1
         } else {
-            Location {
-                line: view.line + 1,
-                column: origin.column,
-            }
-        }
+            location.column
+        };
+        let line = at.line + 1;
+        (Location { line, column }, at.offset..at.offset)
     };
-    detection.location = place(detection.location);
-    detection.span = view.origin.clone();
+    (detection.location, detection.span) = place(detection.span.start, detection.location);
     if let Some((_, location, span)) = detection.secret.as_mut() {
-        *location = place(*location);
-        *span = view.origin.clone();
+        (*location, *span) = place(span.start, *location);
     }
     detection.evidence = format!(
         "{} (found in {}-decoded text)",
