@@ -1,0 +1,148 @@
+//! `Detector::builtin().detect` over arbitrary bytes.
+//!
+//! Besides "never panics, never hangs", every detection must describe the
+//! input it came from:
+//! - found in the bytes as they are: its span lies inside the input and is
+//!   not empty, its value is exactly those bytes (lossily decoded), its
+//!   1-based line and column point at the span's start, and no two such
+//!   credentials claim the same bytes;
+//! - found in a decoded view (`decode`: base64, percent, escapes, UTF-16):
+//!   its span is the encoded region, inside the input, and its line is one
+//!   of the input's;
+//! - all: in input order, and `has_candidate` (which lets git skip a blob)
+//!   is true for every input with a detection.
+#![no_main]
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use keygate::detect::{Detector, Location};
+use keygate::rules::CredentialKind;
+use libfuzzer_sys::fuzz_target;
+
+fn detector() -> &'static Detector {
+    static DETECTOR: OnceLock<Detector> = OnceLock::new();
+    DETECTOR.get_or_init(Detector::builtin)
+}
+
+/// The location `detect` should report for byte `offset`: 1-based line, and
+/// 1-based column counted in characters when the line's prefix is UTF-8,
+/// else in bytes.
+fn expected_location(input: &[u8], offset: usize) -> Location {
+    let line_start = input[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = 1 + input[..offset].iter().filter(|&&b| b == b'\n').count();
+    let prefix = &input[line_start..offset];
+    let column = match std::str::from_utf8(prefix) {
+        Ok(text) => text.chars().count(),
+        Err(_) => prefix.len(),
+    } + 1;
+    Location { line, column }
+}
+
+/// Whether a detection was found in the bytes as they are (its value is the
+/// input at its span) rather than in a decoded view (its span is then the
+/// encoded region, and its value the decoded text).
+fn is_plain(input: &[u8], span: &Range<usize>, value: &str) -> bool {
+    input
+        .get(span.clone())
+        .is_some_and(|bytes| String::from_utf8_lossy(bytes) == value)
+}
+
+fn check_decoded(
+    input: &[u8],
+    lines: usize,
+    what: &str,
+    span: &Range<usize>,
+    value: &str,
+    location: Location,
+) {
+    assert!(
+        span.start < span.end && span.end <= input.len(),
+        "{what}: decoded from {span:?}, outside input of {} bytes",
+        input.len()
+    );
+    assert!(!value.is_empty(), "{what}: empty value");
+    assert!(
+        location.line >= 1 && location.line <= lines && location.column >= 1,
+        "{what}: decoded at {location:?}, input has {lines} lines"
+    );
+}
+
+fn check_span(input: &[u8], what: &str, span: &Range<usize>, value: &str, location: Location) {
+    assert!(
+        span.start < span.end && span.end <= input.len(),
+        "{what}: span {span:?} outside input of {} bytes",
+        input.len()
+    );
+    let bytes = &input[span.clone()];
+    assert_eq!(
+        value,
+        String::from_utf8_lossy(bytes),
+        "{what}: value differs from the input at {span:?}"
+    );
+    assert!(location.line >= 1 && location.column >= 1, "{what}: {location:?}");
+    assert_eq!(
+        location,
+        expected_location(input, span.start),
+        "{what}: location of {span:?}"
+    );
+}
+
+fuzz_target!(|data: &[u8]| {
+    let detector = detector();
+    let detections = detector.detect(data);
+    if detections.is_empty() {
+        return;
+    }
+    assert!(
+        detector.has_candidate(data),
+        "detections without a prefilter candidate"
+    );
+
+    let lines = 1 + data.iter().filter(|&&b| b == b'\n').count();
+    let mut claimed: Vec<Range<usize>> = Vec::new();
+    let mut previous_start = 0;
+    for (i, d) in detections.iter().enumerate() {
+        let what = format!("detection {i} ({})", d.rule_id);
+        let plain = is_plain(data, &d.span, &d.value);
+        if plain {
+            check_span(data, &what, &d.span, &d.value, d.location);
+            claimed.push(d.span.clone());
+        } else {
+            check_decoded(data, lines, &what, &d.span, &d.value, d.location);
+        }
+        assert!(d.span.start >= previous_start, "{what}: out of input order");
+        previous_start = d.span.start;
+
+        match (&d.secret, d.kind) {
+            (Some((secret, location, span)), CredentialKind::CredentialPair) => {
+                let what = format!("{what} secret");
+                if plain {
+                    check_span(data, &what, span, secret, *location);
+                    claimed.push(span.clone());
+                } else {
+                    check_decoded(data, lines, &what, span, secret, *location);
+                }
+                assert_eq!(secret.len(), 40, "{what}: pair secret is not 40 characters");
+            }
+            (None, CredentialKind::CredentialPair) => panic!("{what}: a pair without a secret"),
+            (Some(_), kind) => panic!("{what}: {kind:?} carries a secret"),
+            (None, _) => {}
+        }
+        // The line numbers the line filter sees are the locations' lines.
+        assert!(d.lines().all(|l| l >= 1), "{what}: line 0");
+    }
+
+    claimed.sort_by_key(|s| s.start);
+    for pair in claimed.windows(2) {
+        assert!(
+            pair[0].end <= pair[1].start,
+            "two detections claim the same bytes: {:?} and {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+});

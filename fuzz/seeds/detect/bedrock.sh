@@ -1,0 +1,2 @@
+export AWS_BEARER_TOKEN_BEDROCK=ABSKQmVkcm9ja0FQSUtleSttxOyJ4xyh5Jpqw7EGJvJSOw/wKoDbclM1BbFboeI0KIc+oEuWhsXpgXF8e5=
+curl -H "Authorization: Bearer bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t3N2hB1HPhfbh139ZhSdrCzbAC5yI93upwiKwGjIkY6QJkOFvThfFqzEs6vnpNahCqNeCeufFsxR8kCs1aG/lve2S1uhHrYPR55Wjp0ge+WNrao1kV1BmvcPx"
