@@ -274,6 +274,9 @@ fn scan_group(
 /// The files whose staged content differs from `HEAD`, with their old blob
 /// when the file existed before (renames paired with their source).
 fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
+    if let Some(changes) = crate::index_fast::modified_in_place(repo) {
+        return Ok(changes);
+    }
     let index = repo.index().map_err(GitError::IndexUnreadable)?;
     let head_tree = match repo.head() {
         Ok(head) => Some(head.peel_to_tree().map_err(GitError::HeadUnreadable)?),

@@ -17,6 +17,7 @@ pub mod fs;
 pub mod git;
 pub mod history;
 pub mod hook;
+pub mod index_fast;
 pub mod local_keys;
 pub mod push;
 pub mod report;
