@@ -78,7 +78,10 @@ fn check_time_budget(budget: f64) {
 /// Errors name the file, and a syntax error's position lies inside the text.
 fn check_error(error: &ConfigError, text: &str) {
     let message = error.to_string();
-    assert!(message.starts_with("fuzz.toml"), "error does not name the file: {message}");
+    assert!(
+        message.starts_with("fuzz.toml"),
+        "error does not name the file: {message}"
+    );
     if let ConfigError::Invalid { line, column, .. } = error {
         let lines = text.split('\n').count().max(1);
         assert!(

@@ -12,10 +12,14 @@
 //!   times the input plus 4 KiB;
 //! - views come in order of origin, and each one's line is at most the
 //!   number of line breaks before its origin (exactly that number for views
-//!   of the plain bytes; UTF-16 counts its own line breaks).
+//!   of the plain bytes; UTF-16 counts its own line breaks);
+//! - `locate` puts any offset of a view inside its origin, on a line at or
+//!   after the view's own.
 #![no_main]
 
-use keygate::decode::{decoded_views, trigger_offsets, Decoded, Encoding, MAX_DEPTH, MAX_TOTAL_BYTES, MAX_VIEW_BYTES};
+use keygate::decode::{
+    decoded_views, trigger_offsets, Decoded, Encoding, MAX_DEPTH, MAX_TOTAL_BYTES, MAX_VIEW_BYTES,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// Byte 0: how many extra hits follow (0-7), two bytes each (little-endian
@@ -42,6 +46,7 @@ fn check(input: &[u8], decoded: &Decoded, what: &str) {
         "{what}: views hold {total} bytes, budget {budget} for {} input bytes",
         input.len()
     );
+    let all_breaks = input.iter().filter(|&&b| b == b'\n').count();
     let mut previous = 0;
     for (i, v) in decoded.views.iter().enumerate() {
         let name = format!("{what}: view {i} ({:?}, depth {})", v.encoding, v.depth);
@@ -54,15 +59,48 @@ fn check(input: &[u8], decoded: &Decoded, what: &str) {
         assert!(v.origin.start >= previous, "{name}: out of order");
         previous = v.origin.start;
         assert!((1..=MAX_DEPTH).contains(&v.depth), "{name}: depth");
-        assert!(v.decoded_start <= v.bytes.len(), "{name}: decoded_start past its bytes");
-        assert!(v.bytes.len() <= MAX_VIEW_BYTES, "{name}: {} bytes", v.bytes.len());
-        let breaks = input[..v.origin.start].iter().filter(|&&b| b == b'\n').count();
+        assert!(
+            v.decoded_start <= v.bytes.len(),
+            "{name}: decoded_start past its bytes"
+        );
+        assert!(
+            v.bytes.len() <= MAX_VIEW_BYTES,
+            "{name}: {} bytes",
+            v.bytes.len()
+        );
+        let breaks = input[..v.origin.start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         assert!(
             v.line <= breaks,
             "{name}: line {} but only {breaks} line breaks before {:?}",
             v.line,
             v.origin
         );
+        // `locate` places an offset of the view on a line of the input,
+        // at an offset inside the origin.
+        for offset in [
+            0,
+            v.decoded_start,
+            v.bytes.len() / 2,
+            v.bytes.len(),
+            v.bytes.len() + 1,
+        ] {
+            let at = v.locate(input, offset);
+            assert!(
+                v.origin.start <= at.offset && at.offset <= v.origin.end,
+                "{name}: locate({offset}) = {} outside origin {:?}",
+                at.offset,
+                v.origin
+            );
+            assert!(
+                at.line >= v.line && at.line <= all_breaks,
+                "{name}: locate({offset}) on line {} (view line {}, {all_breaks} breaks in input)",
+                at.line,
+                v.line
+            );
+        }
         let utf16 = matches!(v.encoding, Encoding::Utf16Le | Encoding::Utf16Be);
         if v.depth == 1 && !utf16 {
             assert_eq!(v.line, breaks, "{name}: line of {:?}", v.origin);

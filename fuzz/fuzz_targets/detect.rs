@@ -7,8 +7,9 @@
 //!   1-based line and column point at the span's start, and no two such
 //!   credentials claim the same bytes;
 //! - found in a decoded view (`decode`: base64, percent, escapes, UTF-16):
-//!   its span is the encoded region, inside the input, and its line is one
-//!   of the input's;
+//!   its span (empty: an offset on its line, see `DecodedView::locate`) lies
+//!   inside the input, its value is not empty, and its line is one of the
+//!   input's;
 //! - all: in input order, and `has_candidate` (which lets git skip a blob)
 //!   is true for every input with a detection.
 #![no_main]
@@ -60,8 +61,8 @@ fn check_decoded(
     location: Location,
 ) {
     assert!(
-        span.start < span.end && span.end <= input.len(),
-        "{what}: decoded from {span:?}, outside input of {} bytes",
+        span.start <= span.end && span.end <= input.len(),
+        "{what}: decoded, placed at {span:?}, outside input of {} bytes",
         input.len()
     );
     assert!(!value.is_empty(), "{what}: empty value");
@@ -83,7 +84,10 @@ fn check_span(input: &[u8], what: &str, span: &Range<usize>, value: &str, locati
         String::from_utf8_lossy(bytes),
         "{what}: value differs from the input at {span:?}"
     );
-    assert!(location.line >= 1 && location.column >= 1, "{what}: {location:?}");
+    assert!(
+        location.line >= 1 && location.column >= 1,
+        "{what}: {location:?}"
+    );
     assert_eq!(
         location,
         expected_location(input, span.start),

@@ -111,13 +111,16 @@ fuzz_target!(|data: &[u8]| {
             let lines = std::iter::once(finding.location.line)
                 .chain(finding.secret_location.map(|l| l.line));
             assert!(
-                finding.kind == CredentialKind::CredentialFile || lines.into_iter().any(|l| filter.contains(l)),
+                finding.kind == CredentialKind::CredentialFile
+                    || lines.into_iter().any(|l| filter.contains(l)),
                 "finding at line {} outside the line filter",
                 finding.location.line
             );
         }
         assert!(
-            finding.fingerprint.starts_with(&format!("{}:{}:", finding.rule_id, path)),
+            finding
+                .fingerprint
+                .starts_with(&format!("{}:{}:", finding.rule_id, path)),
             "fingerprint {} does not name rule and path",
             finding.fingerprint
         );
@@ -125,7 +128,10 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         for value in &finding.values {
-            assert!(value.len() >= 16, "a built-in value shorter than 16: {value:?}");
+            assert!(
+                value.len() >= 16,
+                "a built-in value shorter than 16: {value:?}"
+            );
             assert!(
                 !finding.redacted.contains(value.as_str()),
                 "redacted form holds the full value"
@@ -189,6 +195,25 @@ fn check_scrub(input: &[u8]) {
                 );
             }
         }
+    }
+    // Nothing the detectors found before scrubbing may be found after it:
+    // this covers what the check above cannot, credentials in an encoded
+    // form (base64, percent, escapes, UTF-16), whose value is not in the text.
+    let before: Vec<&str> = detections
+        .iter()
+        .flat_map(|d| {
+            std::iter::once(d.value.as_str()).chain(d.secret.as_ref().map(|s| s.0.as_str()))
+        })
+        .collect();
+    for d in detector().detect(scrubbed.as_bytes()) {
+        assert!(
+            !before.contains(&d.value.as_str()),
+            "scrub leaves a {:?} ({}) detectable: {:?} at {:?}",
+            d.kind,
+            d.evidence,
+            d.value,
+            d.location
+        );
     }
     // What scrub promises beyond the detectors: any run of exactly 40 base64
     // characters that passes the secret plausibility checks is hidden too.
