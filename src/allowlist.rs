@@ -125,7 +125,9 @@ impl Allowlist {
         let values = std::iter::once(detection.value.as_str())
             .chain(detection.secret.as_ref().map(|s| s.0.as_str()));
         let values: Vec<&str> = values.collect();
-        if values.iter().any(|v| is_documentation_example(v)) {
+        // A pair is the documentation's only when both halves are: the
+        // example ID next to a real secret still leaks the secret.
+        if values.iter().all(|v| is_documentation_example(v)) {
             return Some(AllowReason::DocumentationExample);
         }
         if self.fingerprints.contains(fingerprint) {

@@ -153,7 +153,7 @@ pub struct CustomRuleConfig {
 pub struct ServerConfig {
     /// Seconds the hook may spend before it stops (GitHub Enterprise gives
     /// pre-receive hooks 5 s; the default leaves room for git itself).
-    #[serde(default = "default_time_budget")]
+    #[serde(default = "default_time_budget", deserialize_with = "budget_seconds")]
     pub time_budget_seconds: f64,
     /// What to do when the budget runs out: `reject` (fail closed) or `accept`.
     #[serde(default)]
@@ -171,6 +171,22 @@ impl Default for ServerConfig {
 
 fn default_time_budget() -> f64 {
     4.5
+}
+
+/// The longest time budget: a day. A budget outside 0..=MAX is a config
+/// error: `inf` or `1e19` overflow the hook's deadline (a panic), and `nan`
+/// or a negative number would silently mean 0 (every push times out at once).
+const MAX_TIME_BUDGET_SECONDS: f64 = 86_400.0;
+
+fn budget_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let seconds = f64::deserialize(deserializer)?;
+    if (0.0..=MAX_TIME_BUDGET_SECONDS).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "time_budget_seconds must be from 0 to {MAX_TIME_BUDGET_SECONDS} seconds, not {seconds}"
+        )))
+    }
 }
 
 /// What a server does with a push it could not scan in time.

@@ -315,6 +315,15 @@ impl Detector {
             return found;
         }
         let lines = LineIndex::new(input);
+        // Plain detections come sorted by start, their spans do not overlap.
+        let plain: Vec<Range<usize>> = found.iter().map(|d| d.span.clone()).collect();
+        let key = |d: &Detection| {
+            let secret = d.secret.as_ref().map(|s| s.0.clone());
+            (d.value.clone(), secret, d.location.line)
+        };
+        let mut seen: std::collections::HashSet<_> = found.iter().map(key).collect();
+        let mut replaced: std::collections::HashSet<(String, usize)> =
+            std::collections::HashSet::new();
         for view in &decoded.views {
             for detection in self.detect_plain(&view.bytes) {
                 let ends = std::iter::once(detection.span.end)
@@ -323,29 +332,28 @@ impl Detector {
                     continue; // undecoded context: already seen in the input
                 }
                 let mapped = map_from_view(detection, view, input, &lines);
-                let secret = |d: &Detection| d.secret.as_ref().map(|s| s.0.clone());
                 // Already found: the same credential on the same line, or a
                 // credential found as it is that the encoded region is part of
                 // (a Bedrock key's presigned request names its ASIA key).
                 // Mere overlap is not enough: a view's origin spans lines
                 // around the finding, which may hold other findings.
-                let duplicate = found.iter().any(|d| {
-                    (d.value == mapped.value
-                        && secret(d) == secret(&mapped)
-                        && d.location.line == mapped.location.line)
-                        || (d.span.start <= view.origin.start && view.origin.end <= d.span.end)
-                });
-                if duplicate {
+                let i = plain.partition_point(|s| s.start <= view.origin.start);
+                let inside_plain = i > 0 && view.origin.end <= plain[i - 1].end;
+                if inside_plain || !seen.insert(key(&mapped)) {
                     continue;
                 }
-                // A pair replaces its halves found on their own.
-                if let Some(pair_secret) = secret(&mapped) {
-                    found.retain(|d| {
-                        d.secret.is_some() || (d.value != mapped.value && d.value != pair_secret)
-                    });
+                // A pair replaces its halves found on their own, there.
+                if let Some((pair_secret, at, _)) = &mapped.secret {
+                    replaced.insert((mapped.value.clone(), mapped.location.line));
+                    replaced.insert((pair_secret.clone(), at.line));
                 }
                 found.push(mapped);
             }
+        }
+        if !replaced.is_empty() {
+            found.retain(|d| {
+                d.secret.is_some() || !replaced.contains(&(d.value.clone(), d.location.line))
+            });
         }
         found.sort_by_key(|d| (d.span.start, d.location));
         found
@@ -455,6 +463,7 @@ impl Detector {
             .filter(|&i| self.rules[values[i].rule].kind == CredentialKind::AccessKeyId)
             .collect();
         let mut bare_secrets = Vec::new();
+        let mut bare_starts = std::collections::HashSet::new();
         for &i in &id_indices {
             let id_line = lines.line_of(values[i].span.start);
             let region = lines.region(
@@ -464,10 +473,11 @@ impl Detector {
                 PAIR_DISTANCE_BYTES,
             );
             for span in base64_runs(input, region, 40) {
-                let known = values
-                    .iter()
-                    .any(|c| c.span.start < span.end && span.start < c.span.end)
-                    || bare_secrets.iter().any(|c: &Candidate| c.span == span);
+                // `values` is sorted and its spans do not overlap: the only
+                // one that can overlap `span` is the first that ends after its start.
+                let first = values.partition_point(|c| c.span.end <= span.start);
+                let known = values.get(first).is_some_and(|c| c.span.start < span.end)
+                    || !bare_starts.insert(span.start);
                 if !known && plausible(CredentialKind::SecretAccessKey, &input[span.clone()]) {
                     bare_secrets.push(Candidate {
                         rule: usize::MAX,
@@ -491,11 +501,28 @@ impl Detector {
 
         // Pair each key ID with the nearest unused secret in reach.
         let mut pairs: HashMap<usize, usize> = HashMap::new();
+        // Secrets by position, so each key ID looks only at those within
+        // PAIR_DISTANCE_BYTES instead of at every value (quadratic).
+        let mut secrets: Vec<usize> = (0..values.len())
+            .filter(|&j| self.rules[values[j].rule].kind == CredentialKind::SecretAccessKey)
+            .collect();
+        secrets.sort_by_key(|&j| values[j].span.start);
+        let mut near: Vec<usize> = Vec::new();
         for &i in &id_indices {
-            let id_line = lines.line_of(values[i].span.start);
+            let id_start = values[i].span.start;
+            let id_line = lines.line_of(id_start);
+            let from = secrets.partition_point(|&j| {
+                values[j].span.start < id_start.saturating_sub(PAIR_DISTANCE_BYTES)
+            });
+            let to = secrets
+                .partition_point(|&j| values[j].span.start <= id_start + PAIR_DISTANCE_BYTES);
+            near.clear();
+            near.extend_from_slice(&secrets[from..to]);
+            near.sort_unstable(); // value order, as before: the first nearest wins
             let mut best: Option<(usize, usize)> = None;
-            for (j, c) in values.iter().enumerate() {
-                if used[j] || self.rules[c.rule].kind != CredentialKind::SecretAccessKey {
+            for &j in &near {
+                let c = &values[j];
+                if used[j] {
                     continue;
                 }
                 let line = lines.line_of(c.span.start);
@@ -926,6 +953,11 @@ pub fn shannon_entropy(s: &[u8]) -> f64 {
 pub struct LineIndex {
     starts: Vec<usize>,
     len: usize,
+    /// Offsets `location` has counted to → characters from their line's
+    /// start (`None`: the prefix holds an invalid UTF-8 sequence). Counting
+    /// on from the nearest one keeps many detections on one long line
+    /// (minified code, a one-line CloudTrail JSON) linear, not quadratic.
+    counted: std::cell::RefCell<std::collections::BTreeMap<usize, Option<usize>>>,
 }
 
 impl LineIndex {
@@ -935,6 +967,7 @@ impl LineIndex {
         LineIndex {
             starts,
             len: input.len(),
+            counted: Default::default(),
         }
     }
 
@@ -946,11 +979,31 @@ impl LineIndex {
     /// 1-based line and column of a byte offset.
     pub fn location(&self, input: &[u8], offset: usize) -> Location {
         let line = self.line_of(offset);
-        let prefix = &input[self.starts[line]..offset];
-        let column = match std::str::from_utf8(prefix) {
-            Ok(text) => text.chars().count(),
-            Err(_) => prefix.len(),
-        } + 1;
+        let start = self.starts[line];
+        let mut counted = self.counted.borrow_mut();
+        let (from, chars) = counted
+            .range(start..=offset)
+            .next_back()
+            .map_or((start, Some(0)), |(&o, &c)| (o, c));
+        // A valid prefix ends on a character boundary, so the prefix up to
+        // `offset` is valid exactly when the rest from `from` is; after an
+        // invalid sequence no longer prefix is valid. A sequence cut short by
+        // `offset` may still complete: that prefix is not remembered.
+        let chars = match chars.map(|c| (c, std::str::from_utf8(&input[from..offset]))) {
+            None => None,
+            Some((c, Ok(text))) => {
+                let c = c + text.chars().count();
+                counted.insert(offset, Some(c));
+                Some(c)
+            }
+            Some((_, Err(e))) => {
+                if e.error_len().is_some() {
+                    counted.insert(offset, None);
+                }
+                None
+            }
+        };
+        let column = chars.unwrap_or(offset - start) + 1;
         Location {
             line: line + 1,
             column,

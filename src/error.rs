@@ -67,19 +67,37 @@ impl Error {
 /// any run of 40 base64 characters that could be a secret.
 pub fn scrub(text: &str) -> String {
     let detector = Detector::builtin();
+    let bytes = text.as_bytes();
     let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-    for d in detector.detect(text.as_bytes()) {
+    for d in detector.detect(bytes) {
+        // A credential found in a decoded view has an empty span (an offset
+        // on its line): the encoded region it came from is hidden below.
         spans.push(d.span);
         if let Some((_, _, span)) = d.secret {
             spans.push(span);
         }
     }
-    spans.extend(possible_secrets(text.as_bytes()));
+    spans.retain(|s| !s.is_empty());
+    for view in crate::decode::decoded_views(bytes, &crate::decode::trigger_offsets(bytes)).views {
+        if !detector.detect(&view.bytes).is_empty() {
+            spans.push(view.origin);
+        }
+    }
+    spans.extend(possible_secrets(bytes));
     if spans.is_empty() {
         return text.to_string();
     }
+    // Overlapping spans become one: dropping the later of two would leave
+    // its tail in clear.
     spans.sort_by_key(|s| s.start);
-    spans.dedup_by(|b, a| b.start < a.end);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if span.start < last.end => last.end = last.end.max(span.end),
+            _ => merged.push(span),
+        }
+    }
+    let mut spans = merged;
     let mut out = text.to_string();
     spans.reverse();
     for span in spans {

@@ -34,6 +34,9 @@ struct CacheNode<'a> {
 
 const SUBMODULE_MODE: u32 = 0o160000;
 
+/// Bounds the cache-tree recursion (a corrupt index must not overflow the stack).
+const MAX_CACHE_TREE_DEPTH: usize = 256;
+
 /// The staged changes, when the fast path can prove them; `None` to fall
 /// back to libgit2.
 pub fn modified_in_place(repo: &Repository) -> Option<Vec<BlobChange>> {
@@ -118,7 +121,8 @@ fn parse(bytes: &[u8]) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
     let count = be32(bytes, 8)? as usize;
     let end = bytes.len().checked_sub(20)?; // trailing checksum
     let mut at = 12;
-    let mut entries = Vec::with_capacity(count);
+    // The count comes from the file: never reserve more than it could hold.
+    let mut entries = Vec::with_capacity(count.min(end / 62));
     for _ in 0..count {
         let mode = be32(bytes, at + 24)?;
         let oid = Oid::from_bytes(bytes.get(at + 40..at + 60)?).ok()?;
@@ -147,7 +151,7 @@ fn parse(bytes: &[u8]) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
         let size = be32(bytes, at + 4)? as usize;
         let data = bytes.get(at + 8..at + 8 + size)?;
         match signature {
-            b"TREE" => cache = parse_cache_tree(data, &mut 0),
+            b"TREE" => cache = parse_cache_tree(data, &mut 0, 0),
             b"link" => return None, // split index: entries live elsewhere
             _ => {}
         }
@@ -158,7 +162,10 @@ fn parse(bytes: &[u8]) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
 
 /// One cache-tree node and, recursively, its children:
 /// `name NUL entry_count SP subtree_count LF [oid if entry_count >= 0]`.
-fn parse_cache_tree<'a>(data: &'a [u8], at: &mut usize) -> Option<CacheNode<'a>> {
+fn parse_cache_tree<'a>(data: &'a [u8], at: &mut usize, depth: usize) -> Option<CacheNode<'a>> {
+    if depth > MAX_CACHE_TREE_DEPTH {
+        return None; // deeper than any real tree: fall back to libgit2
+    }
     let nul = data.get(*at..)?.iter().position(|&b| b == 0)?;
     let name = &data[*at..*at + nul];
     *at += nul + 1;
@@ -177,7 +184,7 @@ fn parse_cache_tree<'a>(data: &'a [u8], at: &mut usize) -> Option<CacheNode<'a>>
     };
     let mut children = Vec::with_capacity(subtrees.min(1024));
     for _ in 0..subtrees {
-        children.push(parse_cache_tree(data, at)?);
+        children.push(parse_cache_tree(data, at, depth + 1)?);
     }
     Some(CacheNode {
         name,

@@ -36,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     assert_eq!(config.source.as_deref(), Some(path));
-    check_time_budget(config.server.time_budget_seconds);
+    if !known("time-budget") {
+        check_time_budget(config.server.time_budget_seconds);
+    }
     // `baseline` names a file to read. Reading whatever path the fuzzer
     // writes (`/dev/zero`, a FIFO, /proc) tests the machine, not keygate.
     config.allowlist.baseline = None;
@@ -90,4 +92,20 @@ fn check_error(error: &ConfigError, text: &str) {
         );
         assert!(*column >= 1, "error column 0: {message}");
     }
+}
+
+/// Bugs already reported and not fixed yet can be tolerated to keep fuzzing
+/// past them: `KEYGATE_FUZZ_KNOWN=scrub-encoded,time-budget fuzz/run ...`.
+fn known(bug: &str) -> bool {
+    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            std::env::var("KEYGATE_FUZZ_KNOWN")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect()
+        })
+        .iter()
+        .any(|k| k == bug)
 }

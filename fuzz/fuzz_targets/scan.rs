@@ -189,7 +189,7 @@ fn check_scrub(input: &[u8]) {
         for value in values {
             if text.matches(value.as_str()).count() == 1 {
                 assert!(
-                    !scrubbed.contains(value.as_str()),
+                    !scrubbed.contains(value.as_str()) || known("scrub-encoded"),
                     "scrub leaves a detected {:?} value in clear: {value:?}",
                     d.kind
                 );
@@ -207,7 +207,7 @@ fn check_scrub(input: &[u8]) {
         .collect();
     for d in detector().detect(scrubbed.as_bytes()) {
         assert!(
-            !before.contains(&d.value.as_str()),
+            !before.contains(&d.value.as_str()) || known("scrub-encoded"),
             "scrub leaves a {:?} ({}) detectable: {:?} at {:?}",
             d.kind,
             d.evidence,
@@ -238,4 +238,20 @@ fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 fn has_base64_run_of_40(bytes: &[u8]) -> bool {
     base64_runs(bytes).any(|run| run.len() == 40)
+}
+
+/// Bugs already reported and not fixed yet can be tolerated to keep fuzzing
+/// past them: `KEYGATE_FUZZ_KNOWN=scrub-encoded,time-budget fuzz/run ...`.
+fn known(bug: &str) -> bool {
+    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            std::env::var("KEYGATE_FUZZ_KNOWN")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect()
+        })
+        .iter()
+        .any(|k| k == bug)
 }
