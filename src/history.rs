@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository, Sort};
 
-use crate::git::{scan_blob_changes, ReadLimits};
-use crate::push::{changes_of_commits, PushError};
+use crate::commits::{changes_of_commits, scan_changes, CommitsError};
+use crate::git::ReadLimits;
+use crate::objects::{ObjectStore, ObjectsError};
 use crate::scan::{Finding, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +31,9 @@ pub enum HistoryError {
     #[error("cannot walk the history: {0}")]
     WalkFailed(#[source] git2::Error),
     #[error(transparent)]
-    Push(#[from] PushError),
+    Commits(#[from] CommitsError),
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
 }
@@ -89,8 +92,9 @@ pub fn scan_history(
         .map_err(HistoryError::WalkFailed)?;
     stats.commits = commits.len();
     PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
-    let changes = changes_of_commits(&commits, None, || Ok(crate::git::open_repository()?), repo)?;
-    scan_blob_changes(scanner, repo, &changes, limits, report)?;
+    let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
+    let changes = changes_of_commits(&store, &commits, limits.deadline)?;
+    scan_changes(scanner, &store, &changes, limits, report);
     progress.stop();
     describe_findings(repo, &mut report.findings);
     report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Args, HookName};
+use crate::commits::CommitsError;
 use crate::config::{Config, OnTimeout};
 use crate::error::Error;
 use crate::git::{self, GitError, ReadLimits};
@@ -86,19 +87,19 @@ fn run_push_hook(
     let mut report = ScanReport::default();
     match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
         Ok(()) => {}
-        Err(PushError::TimeBudgetExceeded) => {
-            report.problem("<time budget>", PushError::TimeBudgetExceeded)
+        Err(PushError::Commits(CommitsError::TimeBudgetExceeded)) => {
+            report.problem("<time budget>", CommitsError::TimeBudgetExceeded)
         }
         Err(e) => return Err(e.into()),
     }
     let timed_out = !report.problems.is_empty()
         && report.problems.iter().all(|p| {
             matches!(
-                p.error.downcast_ref::<GitError>(),
-                Some(GitError::TimeBudgetExceeded { .. })
-            ) || matches!(
-                p.error.downcast_ref::<PushError>(),
-                Some(PushError::TimeBudgetExceeded)
+                p.error.downcast_ref::<CommitsError>(),
+                Some(
+                    CommitsError::TimeBudgetExceeded
+                        | CommitsError::TimeBudgetExceededScanning { .. }
+                )
             )
         });
     if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {

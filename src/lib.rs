@@ -9,6 +9,7 @@
 
 pub mod allowlist;
 pub mod cli;
+pub mod commits;
 pub mod config;
 pub mod decode;
 pub mod detect;
@@ -19,6 +20,7 @@ pub mod history;
 pub mod hook;
 pub mod index_fast;
 pub mod local_keys;
+pub mod objects;
 pub mod push;
 pub mod report;
 pub mod rules;

@@ -12,12 +12,11 @@
 //! descends into subtrees whose ids differ, and line diffs are computed only
 //! for blobs in which the prefilter found a candidate.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
 use git2::{ObjectType, Oid, Repository, Sort};
 
-use crate::git::{scan_blob_changes, BlobChange, GitError, ReadLimits};
+use crate::commits::{changes_of_commits, scan_changes, tree_changes, CommitsError};
+use crate::git::{BlobChange, GitError, ReadLimits};
+use crate::objects::{ObjectStore, ObjectsError, ReadPattern};
 use crate::scan::{ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +35,10 @@ pub enum PushError {
         #[source]
         source: git2::Error,
     },
-    #[error("time budget exceeded while listing the pushed commits")]
-    TimeBudgetExceeded,
-    #[error("internal error: a thread comparing trees stopped; the scan is incomplete")]
-    WorkerPanicked,
+    #[error(transparent)]
+    Commits(#[from] CommitsError),
+    #[error(transparent)]
+    Objects(#[from] ObjectsError),
     #[error(transparent)]
     Git(#[from] GitError),
 }
@@ -137,6 +136,7 @@ pub fn scan_push(
     limits: ReadLimits,
     report: &mut ScanReport,
 ) -> Result<(), PushError> {
+    let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
     let mut walk = repo.revwalk().map_err(PushError::WalkFailed)?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
         .map_err(PushError::WalkFailed)?;
@@ -175,7 +175,14 @@ pub fn scan_push(
                 commit: None,
             }),
             Some(ObjectType::Tree) => {
-                tree_changes(repo, None, target.id(), "", None, &mut changes)?;
+                tree_changes(
+                    &mut store.reader(ReadPattern::TreeWalk),
+                    &[],
+                    target.id(),
+                    "",
+                    None,
+                    &mut changes,
+                )?;
             }
             _ => {}
         }
@@ -201,149 +208,9 @@ pub fn scan_push(
         let commits = walk
             .collect::<Result<Vec<Oid>, _>>()
             .map_err(PushError::WalkFailed)?;
-        changes.extend(changes_of_commits(
-            &commits,
-            limits.deadline,
-            || Ok(crate::git::open_repository()?),
-            repo,
-        )?);
+        changes.extend(changes_of_commits(&store, &commits, limits.deadline)?);
     }
-    scan_blob_changes(scanner, repo, &changes, limits, report)?;
-    Ok(())
-}
-
-/// Below this many commits, one thread compares their trees.
-const COMMITS_PER_THREAD: usize = 64;
-
-/// The changes of `commits`, in their order, computed on all cores (each
-/// worker with a repository of its own from `open`; `repo` serves the
-/// single-threaded case).
-pub(crate) fn changes_of_commits(
-    commits: &[Oid],
-    deadline: Option<Instant>,
-    open: impl Fn() -> Result<Repository, PushError> + Sync,
-    repo: &Repository,
-) -> Result<Vec<BlobChange>, PushError> {
-    let walk_part = |repo: &Repository, part: &[Oid]| -> Result<Vec<BlobChange>, PushError> {
-        let mut changes = Vec::new();
-        for &oid in part {
-            if deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(PushError::TimeBudgetExceeded);
-            }
-            commit_changes(repo, oid, &mut changes)?;
-        }
-        Ok(changes)
-    };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(commits.len().div_ceil(COMMITS_PER_THREAD))
-        .max(1);
-    if workers == 1 {
-        return walk_part(repo, commits);
-    }
-    let chunk = commits.len().div_ceil(workers);
-    let parts: Vec<Result<Vec<BlobChange>, PushError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = commits
-            .chunks(chunk)
-            .map(|part| {
-                let open = &open;
-                scope.spawn(move || walk_part(&open()?, part))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(PushError::WorkerPanicked)))
-            .collect()
-    });
-    let mut changes = Vec::new();
-    for part in parts {
-        changes.extend(part?);
-    }
-    Ok(changes)
-}
-
-/// What commit `oid` adds. For a merge, only files that differ from every
-/// parent: content that one side already had is not new in the merge.
-fn commit_changes(repo: &Repository, oid: Oid, out: &mut Vec<BlobChange>) -> Result<(), PushError> {
-    let unreadable = |source| PushError::ObjectUnreadable { oid, source };
-    let commit = repo.find_commit(oid).map_err(unreadable)?;
-    let tree = commit.tree_id();
-    let parents: Vec<Oid> = commit.parent_ids().collect();
-    if parents.len() <= 1 {
-        let parent_tree = match parents.first() {
-            Some(&p) => Some(repo.find_commit(p).map_err(unreadable)?.tree_id()),
-            None => None,
-        };
-        return tree_changes(repo, parent_tree, tree, "", Some(oid), out);
-    }
-    let mut per_parent: Vec<HashMap<String, BlobChange>> = Vec::new();
-    for p in parents {
-        let parent_tree = repo.find_commit(p).map_err(unreadable)?.tree_id();
-        let mut changes = Vec::new();
-        tree_changes(repo, Some(parent_tree), tree, "", Some(oid), &mut changes)?;
-        per_parent.push(changes.into_iter().map(|c| (c.path.clone(), c)).collect());
-    }
-    let (first, rest) = per_parent.split_first().expect("a merge has parents");
-    let mut merged: Vec<BlobChange> = first
-        .values()
-        .filter(|c| rest.iter().all(|other| other.contains_key(&c.path)))
-        .cloned()
-        .collect();
-    merged.sort_by(|a, b| a.path.cmp(&b.path));
-    out.extend(merged);
-    Ok(())
-}
-
-/// Blobs of `new` that differ from `old` at the same path, descending only
-/// into subtrees whose ids differ; entries whose id did not change cost a
-/// lookup and nothing else.
-fn tree_changes(
-    repo: &Repository,
-    old: Option<Oid>,
-    new: Oid,
-    prefix: &str,
-    commit: Option<Oid>,
-    out: &mut Vec<BlobChange>,
-) -> Result<(), PushError> {
-    if old == Some(new) {
-        return Ok(());
-    }
-    let unreadable = |oid| move |source| PushError::ObjectUnreadable { oid, source };
-    let new_tree = repo.find_tree(new).map_err(unreadable(new))?;
-    let old_tree = match old {
-        Some(old) => Some(repo.find_tree(old).map_err(unreadable(old))?),
-        None => None,
-    };
-    for entry in new_tree.iter() {
-        let before = old_tree
-            .as_ref()
-            .and_then(|t| t.get_name_bytes(entry.name_bytes()))
-            .map(|e| (e.id(), e.kind()));
-        if before.is_some_and(|(id, kind)| id == entry.id() && kind == entry.kind()) {
-            continue;
-        }
-        let same_kind = |kind| before.filter(|(_, k)| *k == Some(kind)).map(|(id, _)| id);
-        let name = String::from_utf8_lossy(entry.name_bytes());
-        let path = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        match entry.kind() {
-            Some(ObjectType::Tree) => {
-                let old_subtree = same_kind(ObjectType::Tree);
-                tree_changes(repo, old_subtree, entry.id(), &path, commit, out)?;
-            }
-            Some(ObjectType::Blob) => out.push(BlobChange {
-                path,
-                old: same_kind(ObjectType::Blob),
-                new: entry.id(),
-                commit,
-            }),
-            // Submodule entries (commits of another repository): no content here.
-            _ => {}
-        }
-    }
+    scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }
 

@@ -194,6 +194,17 @@ impl Scanner {
         Ok(Scanner::new(detector, Allowlist::from_config(config)?))
     }
 
+    /// Whether `scan` of `input` at any of `paths` without a line filter would
+    /// report or allow anything: what the push and history scans ask before
+    /// they pay for a line diff.
+    pub fn detects_anything<'a>(
+        &self,
+        mut paths: impl Iterator<Item = &'a str>,
+        input: &[u8],
+    ) -> bool {
+        paths.any(is_credential_file) || !self.detector.detect(input).is_empty()
+    }
+
     /// Scans one input. With a `filter`, only detections touching one of its
     /// lines count (a pair counts when either half is on a counted line).
     pub fn scan(

@@ -1,0 +1,463 @@
+//! Reads git objects in bulk, for the push gate and the history audit.
+//!
+//! libgit2 stays in charge of finding the repository, its refs, the index and
+//! the commit walk; but reading tens of thousands of deltified objects is
+//! bounded by inflating them, and there gix's object store is about twice as
+//! fast as libgit2 (zlib-rs, a delta-base cache we can size), which decides
+//! whether a pre-receive hook fits in a server's few seconds.
+//!
+//! git hands a pre-receive hook the pushed objects in a quarantine directory
+//! (`GIT_OBJECT_DIRECTORY`) with the repository's own objects as an alternate
+//! (`GIT_ALTERNATE_OBJECT_DIRECTORIES`). gix does not read those variables, so
+//! this module does: every directory they name is searched in order, each with
+//! the alternates its own `info/alternates` lists.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use git2::Oid;
+use gix_pack::Find as _;
+
+/// Memory one blob reader may spend on delta bases it has reconstructed:
+/// blobs are read in pack order, so a base is usually asked for again soon.
+const BLOB_DELTA_BASE_CACHE_BYTES: usize = 8 << 20;
+/// A tree walk's readers: trees are small, and a commit's tree is read again
+/// as its child's parent tree, so whole trees are worth keeping too.
+const TREE_DELTA_BASE_CACHE_BYTES: usize = 8 << 20;
+const TREE_OBJECT_CACHE_BYTES: usize = 8 << 20;
+
+/// What a reader will be used for, which decides its caches.
+#[derive(Clone, Copy, Debug)]
+pub enum ReadPattern {
+    /// Commits and trees, in history order.
+    TreeWalk,
+    /// Blobs, in pack order, each once.
+    BlobsInPackOrder,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectsError {
+    #[error("cannot open the object database {path}: {source}")]
+    StoreUnopenable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object {oid} is missing from the repository")]
+    ObjectMissing { oid: Oid },
+    #[error("object {oid} is a {actual}, expected a {expected}")]
+    ObjectKindUnexpected {
+        oid: Oid,
+        actual: gix_object::Kind,
+        expected: gix_object::Kind,
+    },
+    #[error("cannot read object {oid}: {message}")]
+    ObjectUnreadable { oid: Oid, message: String },
+    #[error("object {oid} is {size} bytes, over the {limit}-byte limit: not scanned (allowlist the path or raise --max-file-size)")]
+    ObjectTooLarge { oid: Oid, size: u64, limit: u64 },
+    #[error("object {oid} cannot be parsed: {message}")]
+    ObjectMalformed { oid: Oid, message: String },
+}
+
+/// The object directories of a repository, opened once and shared by the
+/// readers of all threads.
+#[derive(Clone)]
+pub struct ObjectStore {
+    databases: Vec<Arc<gix_odb::Store>>,
+    max_object_bytes: u64,
+}
+
+impl ObjectStore {
+    /// The object directories git itself would read for `repo`: the
+    /// environment's (a hook's quarantine) first, then the repository's own,
+    /// then `GIT_ALTERNATE_OBJECT_DIRECTORIES`. Objects larger than
+    /// `max_object_bytes` are never inflated.
+    pub fn open(repo: &git2::Repository, max_object_bytes: u64) -> Result<Self, ObjectsError> {
+        let mut directories: Vec<PathBuf> = Vec::new();
+        if let Some(dir) = std::env::var_os("GIT_OBJECT_DIRECTORY") {
+            directories.push(PathBuf::from(dir));
+        }
+        directories.push(repo.commondir().join("objects"));
+        if let Some(list) = std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES") {
+            let list = list.to_string_lossy().into_owned();
+            directories.extend(split_alternates(&list).into_iter().map(PathBuf::from));
+        }
+        let mut seen: Vec<PathBuf> = Vec::new();
+        let mut databases = Vec::new();
+        for dir in directories {
+            let key = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            if seen.contains(&key) || !dir.is_dir() {
+                continue;
+            }
+            seen.push(key);
+            databases.push(open_database(&dir, max_object_bytes)?);
+        }
+        Ok(ObjectStore {
+            databases,
+            max_object_bytes,
+        })
+    }
+
+    /// A reader for one thread, with caches of its own.
+    pub fn reader(&self, pattern: ReadPattern) -> ObjectReader {
+        let (delta_bases, objects) = match pattern {
+            ReadPattern::TreeWalk => (TREE_DELTA_BASE_CACHE_BYTES, TREE_OBJECT_CACHE_BYTES),
+            ReadPattern::BlobsInPackOrder => (BLOB_DELTA_BASE_CACHE_BYTES, 0),
+        };
+        let mut databases = Vec::with_capacity(self.databases.len());
+        for store in &self.databases {
+            let mut db = gix_odb::Cache::from(store.to_handle_arc());
+            // Pack locations (for reading in pack order) need packs that stay put.
+            db.prevent_pack_unload();
+            db.set_pack_cache(move || {
+                Box::new(gix_pack::cache::lru::MemoryCappedHashmap::new(delta_bases))
+            });
+            if objects > 0 {
+                db.set_object_cache(move || {
+                    Box::new(gix_pack::cache::object::MemoryCappedHashmap::new(objects))
+                });
+            }
+            databases.push(db);
+        }
+        ObjectReader {
+            databases,
+            max_object_bytes: self.max_object_bytes,
+            buffer: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+}
+
+fn open_database(dir: &Path, max_object_bytes: u64) -> Result<Arc<gix_odb::Store>, ObjectsError> {
+    let unopenable = |source| ObjectsError::StoreUnopenable {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let options = gix_odb::store::init::Options {
+        alloc_limit_bytes: Some(usize::try_from(max_object_bytes).unwrap_or(usize::MAX)),
+        ..Default::default()
+    };
+    let store = gix_odb::Store::at_opts(
+        dir.to_path_buf(),
+        gix_hash::Kind::Sha1,
+        &mut std::iter::empty(),
+        options,
+    )
+    .map_err(unopenable)?;
+    Ok(Arc::new(store))
+}
+
+/// `GIT_ALTERNATE_OBJECT_DIRECTORIES`: paths separated by `:`, each possibly
+/// in double quotes with C-style escapes (git quotes paths that contain the
+/// separator or a quote).
+fn split_alternates(list: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = list;
+    while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut path = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, 'n')) => path.push('\n'),
+                        Some((_, 't')) => path.push('\t'),
+                        Some((_, other)) => path.push(other),
+                        None => {}
+                    },
+                    c => path.push(c),
+                }
+            }
+            out.push(path);
+            rest = quoted[end..].strip_prefix(':').unwrap_or(&quoted[end..]);
+        } else {
+            let (path, tail) = rest.split_once(':').unwrap_or((rest, ""));
+            if !path.is_empty() {
+                out.push(path.to_string());
+            }
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// Reads objects for one thread. Not shareable: its caches are its own.
+pub struct ObjectReader {
+    databases: Vec<gix_odb::HandleArc>,
+    max_object_bytes: u64,
+    buffer: Vec<u8>,
+    /// Buffers of trees that were read and given back.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Where an object sits, for reading objects in the order of their packs
+/// (so delta bases are still in the cache when their deltas come): database,
+/// pack and offset; loose objects sort last.
+pub type PackPosition = (u32, u32, u64);
+
+impl ObjectReader {
+    /// The object `oid` and its kind; the bytes live until the next read.
+    pub fn read(&mut self, oid: Oid) -> Result<(gix_object::Kind, &[u8]), ObjectsError> {
+        pack_pages::count_read(self.buffer.len());
+        let id = to_gix(oid);
+        let mut found = None;
+        for (index, db) in self.databases.iter().enumerate() {
+            match gix_object::Find::try_find(db, &id, &mut self.buffer) {
+                Ok(Some(data)) => {
+                    found = Some((index, data.kind));
+                    break;
+                }
+                Ok(None) => {}
+                Err(error) => return Err(self.read_error(oid, error)),
+            }
+        }
+        match found {
+            Some((_, kind)) => Ok((kind, &self.buffer)),
+            None => Err(ObjectsError::ObjectMissing { oid }),
+        }
+    }
+
+    /// Like `read`, but the object must be of kind `expected`.
+    pub fn read_kind(
+        &mut self,
+        oid: Oid,
+        expected: gix_object::Kind,
+    ) -> Result<&[u8], ObjectsError> {
+        let (actual, data) = self.read(oid)?;
+        if actual != expected {
+            return Err(ObjectsError::ObjectKindUnexpected {
+                oid,
+                actual,
+                expected,
+            });
+        }
+        Ok(data)
+    }
+
+    /// A failed read is either an object over the size limit (which gix
+    /// refuses to inflate) or damage; the header tells which.
+    fn read_error(&self, oid: Oid, error: impl std::fmt::Display) -> ObjectsError {
+        let id = to_gix(oid);
+        let size = self
+            .databases
+            .iter()
+            .find_map(|db| gix_object::FindHeader::try_header(db, &id).ok().flatten())
+            .map(|header| header.size);
+        match size {
+            Some(size) if size > self.max_object_bytes => ObjectsError::ObjectTooLarge {
+                oid,
+                size,
+                limit: self.max_object_bytes,
+            },
+            _ => ObjectsError::ObjectUnreadable {
+                oid,
+                message: error.to_string(),
+            },
+        }
+    }
+
+    /// The tree and parents of commit `oid`.
+    pub fn commit_tree_and_parents(&mut self, oid: Oid) -> Result<(Oid, Vec<Oid>), ObjectsError> {
+        let data = self.read_kind(oid, gix_object::Kind::Commit)?;
+        let malformed = |e| malformed(oid, e);
+        let mut iter = gix_object::CommitRefIter::from_bytes(data, gix_hash::Kind::Sha1);
+        let tree = iter.tree_id().map_err(malformed)?;
+        let parents = iter.parent_ids().map(|id| to_git2(&id)).collect();
+        Ok((to_git2(&tree), parents))
+    }
+
+    /// Tree `oid`, in a buffer of its own (give it back with `recycle`).
+    pub fn read_tree(&mut self, oid: Oid) -> Result<Tree, ObjectsError> {
+        let mut data = self.spare.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(self.read_kind(oid, gix_object::Kind::Tree)?);
+        Ok(Tree { oid, data })
+    }
+
+    /// Keeps a tree's buffer for the next `read_tree`.
+    pub fn recycle(&mut self, tree: Tree) {
+        self.spare.push(tree.data);
+    }
+
+    /// Where `oid` is stored, for sorting reads into pack order.
+    pub fn position(&mut self, oid: Oid) -> PackPosition {
+        let id = to_gix(oid);
+        for (index, db) in self.databases.iter().enumerate() {
+            if let Ok(Some(location)) = db.location_by_oid(&id, &mut self.buffer) {
+                return (index as u32, location.pack_id, location.pack_offset);
+            }
+        }
+        (u32::MAX, u32::MAX, 0)
+    }
+}
+
+/// What a tree entry names: blobs include symbolic links (their target is
+/// content too); submodules are commits of another repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    Blob,
+    Tree,
+    Submodule,
+}
+
+/// The raw bytes of a tree object.
+pub struct Tree {
+    oid: Oid,
+    data: Vec<u8>,
+}
+
+impl Tree {
+    /// The entries, in the tree's order, parsed as they are visited.
+    pub fn entries(&self) -> impl Iterator<Item = Result<TreeEntry<'_>, ObjectsError>> {
+        let oid = self.oid;
+        gix_object::TreeRefIter::from_bytes(&self.data, gix_hash::Kind::Sha1).map(move |entry| {
+            let entry = entry.map_err(|e| malformed(oid, e))?;
+            let kind = if entry.mode.is_tree() {
+                EntryKind::Tree
+            } else if entry.mode.is_commit() {
+                EntryKind::Submodule
+            } else {
+                EntryKind::Blob
+            };
+            Ok(TreeEntry {
+                name: entry.filename,
+                kind,
+                oid: to_git2(entry.oid),
+            })
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TreeEntry<'a> {
+    pub name: &'a [u8],
+    pub kind: EntryKind,
+    pub oid: Oid,
+}
+
+impl TreeEntry<'_> {
+    /// git's order of tree entries: names compared as bytes, a tree's name
+    /// as if it ended in `/`.
+    pub fn git_order(&self, other: &TreeEntry<'_>) -> std::cmp::Ordering {
+        let common = self.name.len().min(other.name.len());
+        self.name[..common]
+            .cmp(&other.name[..common])
+            .then_with(|| self.byte_after(common).cmp(&other.byte_after(common)))
+    }
+
+    fn byte_after(&self, index: usize) -> Option<u8> {
+        self.name
+            .get(index)
+            .copied()
+            .or((self.kind == EntryKind::Tree && index == self.name.len()).then_some(b'/'))
+    }
+}
+
+fn malformed(oid: Oid, error: impl std::fmt::Display) -> ObjectsError {
+    ObjectsError::ObjectMalformed {
+        oid,
+        message: error.to_string(),
+    }
+}
+
+fn to_gix(oid: Oid) -> gix_hash::ObjectId {
+    gix_hash::ObjectId::from_bytes_or_panic(oid.as_bytes())
+}
+
+fn to_git2(id: &gix_hash::oid) -> Oid {
+    Oid::from_bytes(id.as_bytes()).expect("a SHA-1 object id is 20 bytes")
+}
+
+/// Memory that mapped pack files hold. gix maps each pack whole, and every
+/// page a read touches stays resident: a history of a few hundred megabytes
+/// of packs would keep all of them, though reads in pack order never come
+/// back to most. So, every so often, the pages of the mapped packs are given
+/// back to the kernel (which keeps them in its page cache: a page needed
+/// again, say a delta base, costs a minor fault). Memory then stays bounded
+/// by the caches, not by the size of the repository.
+pub mod pack_pages {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Object bytes produced between two releases.
+    const BYTES_BETWEEN_RELEASES: usize = 32 << 20;
+
+    static SINCE_RELEASE: AtomicUsize = AtomicUsize::new(0);
+
+    /// Gives back the pages of mapped packs now (after a pass that touched
+    /// many, like finding where every object is).
+    pub fn release_now() {
+        release();
+        SINCE_RELEASE.store(0, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_read(bytes: usize) {
+        let before = SINCE_RELEASE.fetch_add(bytes, Ordering::Relaxed);
+        if before < BYTES_BETWEEN_RELEASES && before + bytes >= BYTES_BETWEEN_RELEASES {
+            release();
+            SINCE_RELEASE.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops the resident pages of every read-only mapping of a `.pack` file.
+    #[cfg(target_os = "linux")]
+    pub(super) fn release() {
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return;
+        };
+        for line in maps.lines().filter(|l| l.ends_with(".pack")) {
+            // "start-end perms offset dev inode path"
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if perms.as_bytes().get(1) != Some(&b'-') {
+                continue; // writable: not a pack being read
+            }
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            ) else {
+                continue;
+            };
+            // SAFETY: the range is a read-only file mapping of a pack, which
+            // git never changes in place. MADV_DONTNEED only unmaps its pages;
+            // the next access reads the same bytes again from the file (or
+            // the page cache). No Rust reference sees different data.
+            unsafe {
+                libc::madvise(
+                    start as *mut libc::c_void,
+                    end.saturating_sub(start),
+                    libc::MADV_DONTNEED,
+                );
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn release() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternates_split_on_colons_and_honour_quotes() {
+        assert_eq!(split_alternates("/a:/b"), ["/a", "/b"]);
+        assert_eq!(split_alternates("/a::/b:"), ["/a", "/b"]);
+        assert_eq!(
+            split_alternates("\"/with:colon\":/plain"),
+            ["/with:colon", "/plain"]
+        );
+        assert_eq!(split_alternates("\"/q\\\"uote\""), ["/q\"uote"]);
+        assert!(split_alternates("").is_empty());
+    }
+}
