@@ -228,6 +228,19 @@ pub struct Trigger {
     kind: Kind,
 }
 
+impl Trigger {
+    /// Whether this is a keyword in plain text (`secret`) rather than an
+    /// encoded form: a rule's prefilter may already look for it.
+    pub fn is_keyword(&self) -> bool {
+        self.kind == Kind::Keyword
+    }
+
+    /// Whether this is base64 text (prefilters group triggers by kind).
+    pub fn is_base64(&self) -> bool {
+        matches!(self.kind, Kind::Base64(_))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     /// Base64 text of an AWS literal; its first character sits at this

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Repository};
@@ -122,6 +123,13 @@ pub static PROGRESS_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// Below this many changed files, one thread reads them all.
 const FILES_PER_THREAD: usize = 64;
 
+/// How many blobs a reading thread takes at a time.
+const GROUPS_PER_BATCH: usize = 16;
+
+/// No blob is more than this many times larger than the deflate stream it
+/// is stored in (zlib's own bound on deflate expansion, 1032:1).
+const MAX_INFLATE_RATIO: u64 = 1032;
+
 /// Scans the staged changes of `repo`.
 pub fn scan_staged(
     scanner: &Scanner,
@@ -135,7 +143,17 @@ pub fn scan_staged(
         max_blob_bytes,
         deadline: None,
     };
-    scan_blob_changes(scanner, repo, &changes, limits, report)
+    // `git add` writes loose objects: the blobs of the index are files here.
+    let loose_objects = std::env::var_os("GIT_OBJECT_DIRECTORY")
+        .map_or_else(|| repo.commondir().join("objects"), PathBuf::from);
+    scan_changes(
+        scanner,
+        repo,
+        &changes,
+        limits,
+        Some(&loose_objects),
+        report,
+    )
 }
 
 /// Reads and scans blob changes on all cores (each worker with its own
@@ -151,6 +169,21 @@ pub fn scan_blob_changes(
     repo: &Repository,
     changes: &[BlobChange],
     limits: ReadLimits,
+    report: &mut ScanReport,
+) -> Result<(), GitError> {
+    // Pushed and past blobs are mostly packed: looking for loose files
+    // first would cost a failed lookup per blob.
+    scan_changes(scanner, repo, changes, limits, None, report)
+}
+
+/// `scan_blob_changes`, with the directory of loose objects when the blobs
+/// are expected to be there (see `scan_group`).
+fn scan_changes(
+    scanner: &Scanner,
+    repo: &Repository,
+    changes: &[BlobChange],
+    limits: ReadLimits,
+    loose_objects: Option<&Path>,
     report: &mut ScanReport,
 ) -> Result<(), GitError> {
     let mut groups: Vec<Vec<&BlobChange>> = Vec::new();
@@ -170,19 +203,42 @@ pub fn scan_blob_changes(
         .min(groups.len().div_ceil(FILES_PER_THREAD))
         .max(1);
     if workers == 1 {
-        scan_groups(scanner, repo, &groups, limits, report);
+        scan_groups(scanner, repo, &groups, limits, loose_objects, report);
         return Ok(());
     }
-    let chunk = groups.len().div_ceil(workers);
-    let reports: Vec<Result<ScanReport, GitError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .chunks(chunk)
-            .map(|part| {
+    // Workers take small batches in turn rather than one contiguous share
+    // each: blobs differ in size and in cost, and a fixed split left one
+    // worker with a fifth more work than the other.
+    let next = AtomicUsize::new(0);
+    let results: Vec<Result<Vec<(usize, ScanReport)>, GitError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (groups, next) = (&groups, &next);
                 scope.spawn(move || {
                     let repo = open_repository()?;
-                    let mut local = ScanReport::default();
-                    scan_groups(scanner, &repo, part, limits, &mut local);
-                    Ok(local)
+                    let mut batches = Vec::new();
+                    loop {
+                        if limits.deadline.is_some_and(|d| Instant::now() > d) {
+                            // Out of time: the rest is not scanned, by anyone.
+                            let start = next.swap(groups.len(), Ordering::Relaxed);
+                            if start < groups.len() {
+                                let mut local = ScanReport::default();
+                                let remaining = groups.len() - start;
+                                let error = GitError::TimeBudgetExceeded { remaining };
+                                local.problem("<time budget>", error);
+                                batches.push((start, local));
+                            }
+                            return Ok(batches);
+                        }
+                        let start = next.fetch_add(GROUPS_PER_BATCH, Ordering::Relaxed);
+                        if start >= groups.len() {
+                            return Ok(batches);
+                        }
+                        let batch = &groups[start..groups.len().min(start + GROUPS_PER_BATCH)];
+                        let mut local = ScanReport::default();
+                        scan_groups(scanner, &repo, batch, limits, loose_objects, &mut local);
+                        batches.push((start, local));
+                    }
                 })
             })
             .collect();
@@ -191,8 +247,13 @@ pub fn scan_blob_changes(
             .map(|h| h.join().unwrap_or(Err(GitError::WorkerPanicked)))
             .collect()
     });
-    for local in reports {
-        report.merge(local?);
+    let mut batches = Vec::new();
+    for result in results {
+        batches.extend(result?);
+    }
+    batches.sort_by_key(|(start, _)| *start);
+    for (_, local) in batches {
+        report.merge(local);
     }
     Ok(())
 }
@@ -203,6 +264,7 @@ fn scan_groups(
     repo: &Repository,
     groups: &[Vec<&BlobChange>],
     limits: ReadLimits,
+    loose_objects: Option<&Path>,
     report: &mut ScanReport,
 ) {
     let odb = match repo.odb() {
@@ -223,32 +285,66 @@ fn scan_groups(
             return;
         }
         let first = group[0];
-        if let Err(error) = scan_group(scanner, repo, &odb, group, limits.max_blob_bytes, report) {
+        let read = BlobRead {
+            odb: &odb,
+            loose_objects,
+            max_blob_bytes: limits.max_blob_bytes,
+        };
+        if let Err(error) = scan_group(scanner, repo, read, group, report) {
             report.problem(&first.path, error);
         }
     }
 }
 
+/// Where and how `scan_group` reads a blob.
+#[derive(Clone, Copy)]
+struct BlobRead<'a, 'repo> {
+    odb: &'a git2::Odb<'repo>,
+    /// The directory of loose objects, when the blobs are expected there.
+    loose_objects: Option<&'a Path>,
+    max_blob_bytes: u64,
+}
+
+/// Reads one blob, prefilters it, and scans each change that brings it.
+///
+/// The size cap must hold before a blob is read. Asking libgit2 for the
+/// size opens and starts inflating the object, which `find_blob` then does
+/// all over again; for a loose object, the size of its file bounds the
+/// blob's (`MAX_INFLATE_RATIO`), so one `stat` replaces that header read
+/// for every file short of half a megabyte under the default cap. libgit2
+/// trusts the size in a loose object's header when it allocates, so the
+/// content is measured again before it is scanned: a damaged object that
+/// claims more than it holds is refused without its pages being touched.
 fn scan_group(
     scanner: &Scanner,
     repo: &Repository,
-    odb: &git2::Odb<'_>,
+    read: BlobRead<'_, '_>,
     group: &[&BlobChange],
-    max_blob_bytes: u64,
     report: &mut ScanReport,
 ) -> Result<(), GitError> {
     let new = group[0].new;
     let unreadable = |oid: Oid| move |source| GitError::ObjectUnreadable { oid, source };
-    let (size, _) = odb.read_header(new).map_err(unreadable(new))?;
-    if size as u64 > max_blob_bytes {
-        return Err(GitError::BlobTooLarge {
-            oid: new,
-            size: size as u64,
-            limit: max_blob_bytes,
-        });
+    let too_large = |size: u64| GitError::BlobTooLarge {
+        oid: new,
+        size,
+        limit: read.max_blob_bytes,
+    };
+    let small_loose_file = read.loose_objects.is_some_and(|objects| {
+        let hex = new.to_string();
+        std::fs::metadata(objects.join(&hex[..2]).join(&hex[2..]))
+            .is_ok_and(|file| file.len().saturating_mul(MAX_INFLATE_RATIO) <= read.max_blob_bytes)
+    });
+    if !small_loose_file {
+        let (size, _) = read.odb.read_header(new).map_err(unreadable(new))?;
+        if size as u64 > read.max_blob_bytes {
+            return Err(too_large(size as u64));
+        }
     }
     let blob = repo.find_blob(new).map_err(unreadable(new))?;
     let content = blob.content();
+    if content.len() as u64 > read.max_blob_bytes {
+        return Err(too_large(content.len() as u64));
+    }
     PROGRESS_BYTES.fetch_add(content.len() as u64, std::sync::atomic::Ordering::Relaxed);
     if !scanner.detector.has_candidate(content) {
         report.inputs += 1;
