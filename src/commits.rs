@@ -16,11 +16,11 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::git::{BlobChange, ReadLimits, PROGRESS_BYTES};
+use crate::git::{added_lines, BlobChange};
 use crate::objects::{
     EntryKind, ObjectReader, ObjectStore, ObjectsError, ReadPattern, Tree, TreeEntry,
 };
-use crate::scan::{LineFilter, ScanReport, Scanner};
+use crate::scan::{ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
@@ -39,6 +39,17 @@ pub enum CommitsError {
     #[error(transparent)]
     Objects(#[from] ObjectsError),
 }
+
+/// Bounds on reading: per blob, and for the whole run.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadLimits {
+    pub max_blob_bytes: u64,
+    /// Past this instant, the remaining blobs are reported as not scanned.
+    pub deadline: Option<Instant>,
+}
+
+/// Bytes of blob content read so far, for `history`'s progress line.
+pub static PROGRESS_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Below this many commits, one thread compares their trees.
 const COMMITS_PER_THREAD: usize = 64;
@@ -393,20 +404,4 @@ fn scan_group(
         }
     }
     Ok(())
-}
-
-/// The lines of `new` that are not in `old` (1-based, of `new`).
-pub fn added_lines(old: &[u8], new: &[u8]) -> Result<LineFilter, git2::Error> {
-    let mut options = git2::DiffOptions::new();
-    options.context_lines(0).force_text(true).interhunk_lines(0);
-    let patch = git2::Patch::from_buffers(old, None, new, None, Some(&mut options))?;
-    let mut ranges = Vec::new();
-    for i in 0..patch.num_hunks() {
-        let (hunk, _) = patch.hunk(i)?;
-        if hunk.new_lines() > 0 {
-            let start = hunk.new_start() as usize;
-            ranges.push(start..=start + hunk.new_lines() as usize - 1);
-        }
-    }
-    Ok(LineFilter::new(ranges))
 }

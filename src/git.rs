@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Repository};
 
@@ -49,8 +48,6 @@ pub enum GitError {
     },
     #[error("cannot read git config: {0}")]
     ConfigUnreadable(#[source] git2::Error),
-    #[error("time budget exceeded: {remaining} changed file(s) not scanned")]
-    TimeBudgetExceeded { remaining: usize },
     #[error("internal error: a reading thread stopped; the scan is incomplete")]
     WorkerPanicked,
     #[error("blob {oid} is {size} bytes, over the {limit}-byte limit: not scanned (allowlist the path or raise --max-file-size)")]
@@ -109,17 +106,6 @@ pub struct BlobChange {
     pub commit: Option<Oid>,
 }
 
-/// Bounds on reading: per blob, and for the whole run.
-#[derive(Clone, Copy, Debug)]
-pub struct ReadLimits {
-    pub max_blob_bytes: u64,
-    /// Past this instant, the remaining blobs are reported as not scanned.
-    pub deadline: Option<Instant>,
-}
-
-/// Bytes of blob content read so far, for `history`'s progress line.
-pub static PROGRESS_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// Below this many changed files, one thread reads them all.
 const FILES_PER_THREAD: usize = 64;
 
@@ -139,10 +125,6 @@ pub fn scan_staged(
 ) -> Result<(), GitError> {
     work_tree(repo)?;
     let changes = staged_changes(repo)?;
-    let limits = ReadLimits {
-        max_blob_bytes,
-        deadline: None,
-    };
     // `git add` writes loose objects: the blobs of the index are files here.
     let loose_objects = std::env::var_os("GIT_OBJECT_DIRECTORY")
         .map_or_else(|| repo.commondir().join("objects"), PathBuf::from);
@@ -150,40 +132,22 @@ pub fn scan_staged(
         scanner,
         repo,
         &changes,
-        limits,
-        Some(&loose_objects),
+        max_blob_bytes,
+        &loose_objects,
         report,
     )
 }
 
-/// Reads and scans blob changes on all cores (each worker with its own
+/// Reads and scans staged changes on all cores (each worker with its own
 /// `Repository`, opened the same way, environment included), keeping the
-/// report in the order of `changes`.
-///
-/// Each distinct blob is read and prefiltered once, however many commits or
-/// paths bring it; only for a blob with a candidate are the changes that
-/// bring it scanned one by one, each against its own old blob, so a line
-/// counts exactly where it is added.
-pub fn scan_blob_changes(
-    scanner: &Scanner,
-    repo: &Repository,
-    changes: &[BlobChange],
-    limits: ReadLimits,
-    report: &mut ScanReport,
-) -> Result<(), GitError> {
-    // Pushed and past blobs are mostly packed: looking for loose files
-    // first would cost a failed lookup per blob.
-    scan_changes(scanner, repo, changes, limits, None, report)
-}
-
-/// `scan_blob_changes`, with the directory of loose objects when the blobs
-/// are expected to be there (see `scan_group`).
+/// report in the order of `changes`. Each distinct blob is read and
+/// prefiltered once, however many paths bring it.
 fn scan_changes(
     scanner: &Scanner,
     repo: &Repository,
     changes: &[BlobChange],
-    limits: ReadLimits,
-    loose_objects: Option<&Path>,
+    max_blob_bytes: u64,
+    loose_objects: &Path,
     report: &mut ScanReport,
 ) -> Result<(), GitError> {
     let mut groups: Vec<Vec<&BlobChange>> = Vec::new();
@@ -203,7 +167,14 @@ fn scan_changes(
         .min(groups.len().div_ceil(FILES_PER_THREAD))
         .max(1);
     if workers == 1 {
-        scan_groups(scanner, repo, &groups, limits, loose_objects, report);
+        scan_groups(
+            scanner,
+            repo,
+            &groups,
+            max_blob_bytes,
+            loose_objects,
+            report,
+        );
         return Ok(());
     }
     // Workers take small batches in turn rather than one contiguous share
@@ -218,25 +189,20 @@ fn scan_changes(
                     let repo = open_repository()?;
                     let mut batches = Vec::new();
                     loop {
-                        if limits.deadline.is_some_and(|d| Instant::now() > d) {
-                            // Out of time: the rest is not scanned, by anyone.
-                            let start = next.swap(groups.len(), Ordering::Relaxed);
-                            if start < groups.len() {
-                                let mut local = ScanReport::default();
-                                let remaining = groups.len() - start;
-                                let error = GitError::TimeBudgetExceeded { remaining };
-                                local.problem("<time budget>", error);
-                                batches.push((start, local));
-                            }
-                            return Ok(batches);
-                        }
                         let start = next.fetch_add(GROUPS_PER_BATCH, Ordering::Relaxed);
                         if start >= groups.len() {
                             return Ok(batches);
                         }
                         let batch = &groups[start..groups.len().min(start + GROUPS_PER_BATCH)];
                         let mut local = ScanReport::default();
-                        scan_groups(scanner, &repo, batch, limits, loose_objects, &mut local);
+                        scan_groups(
+                            scanner,
+                            &repo,
+                            batch,
+                            max_blob_bytes,
+                            loose_objects,
+                            &mut local,
+                        );
                         batches.push((start, local));
                     }
                 })
@@ -263,8 +229,8 @@ fn scan_groups(
     scanner: &Scanner,
     repo: &Repository,
     groups: &[Vec<&BlobChange>],
-    limits: ReadLimits,
-    loose_objects: Option<&Path>,
+    max_blob_bytes: u64,
+    loose_objects: &Path,
     report: &mut ScanReport,
 ) {
     let odb = match repo.odb() {
@@ -274,21 +240,12 @@ fn scan_groups(
             return;
         }
     };
-    for (done, group) in groups.iter().enumerate() {
-        if limits.deadline.is_some_and(|d| Instant::now() > d) {
-            report.problem(
-                "<time budget>",
-                GitError::TimeBudgetExceeded {
-                    remaining: groups.len() - done,
-                },
-            );
-            return;
-        }
+    for group in groups {
         let first = group[0];
         let read = BlobRead {
             odb: &odb,
             loose_objects,
-            max_blob_bytes: limits.max_blob_bytes,
+            max_blob_bytes,
         };
         if let Err(error) = scan_group(scanner, repo, read, group, report) {
             report.problem(&first.path, error);
@@ -300,8 +257,8 @@ fn scan_groups(
 #[derive(Clone, Copy)]
 struct BlobRead<'a, 'repo> {
     odb: &'a git2::Odb<'repo>,
-    /// The directory of loose objects, when the blobs are expected there.
-    loose_objects: Option<&'a Path>,
+    /// The directory of loose objects, where `git add` puts blobs.
+    loose_objects: &'a Path,
     max_blob_bytes: u64,
 }
 
@@ -329,11 +286,9 @@ fn scan_group(
         size,
         limit: read.max_blob_bytes,
     };
-    let small_loose_file = read.loose_objects.is_some_and(|objects| {
-        let hex = new.to_string();
-        std::fs::metadata(objects.join(&hex[..2]).join(&hex[2..]))
-            .is_ok_and(|file| file.len().saturating_mul(MAX_INFLATE_RATIO) <= read.max_blob_bytes)
-    });
+    let hex = new.to_string();
+    let small_loose_file = std::fs::metadata(read.loose_objects.join(&hex[..2]).join(&hex[2..]))
+        .is_ok_and(|file| file.len().saturating_mul(MAX_INFLATE_RATIO) <= read.max_blob_bytes);
     if !small_loose_file {
         let (size, _) = read.odb.read_header(new).map_err(unreadable(new))?;
         if size as u64 > read.max_blob_bytes {
@@ -345,8 +300,11 @@ fn scan_group(
     if content.len() as u64 > read.max_blob_bytes {
         return Err(too_large(content.len() as u64));
     }
-    PROGRESS_BYTES.fetch_add(content.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    if !scanner.detector.has_candidate(content) {
+    // Line diffs only where something would be reported: most candidates
+    // are words like "secret" in clean code.
+    if !scanner.detector.has_candidate(content)
+        || !scanner.detects_anything(group.iter().map(|c| c.path.as_str()), content)
+    {
         report.inputs += 1;
         report.bytes += content.len() as u64;
         return Ok(());
@@ -354,7 +312,10 @@ fn scan_group(
     for change in group {
         let filter = match change.old {
             None => None,
-            Some(old) => Some(added_lines(repo, old, &blob).map_err(unreadable(old))?),
+            Some(old) => {
+                let old_blob = repo.find_blob(old).map_err(unreadable(old))?;
+                Some(added_lines(old_blob.content(), content).map_err(unreadable(old))?)
+            }
         };
         let before = report.findings.len();
         scanner.scan(&change.path, content, filter.as_ref(), report);
@@ -425,15 +386,10 @@ fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
 }
 
 /// The lines of `new` that are not in `old` (1-based, of `new`).
-pub fn added_lines(
-    repo: &Repository,
-    old: Oid,
-    new: &git2::Blob<'_>,
-) -> Result<LineFilter, git2::Error> {
-    let old = repo.find_blob(old)?;
+pub fn added_lines(old: &[u8], new: &[u8]) -> Result<LineFilter, git2::Error> {
     let mut options = DiffOptions::new();
     options.context_lines(0).force_text(true).interhunk_lines(0);
-    let patch = git2::Patch::from_blobs(&old, None, new, None, Some(&mut options))?;
+    let patch = git2::Patch::from_buffers(old, None, new, None, Some(&mut options))?;
     let mut ranges = Vec::new();
     for i in 0..patch.num_hunks() {
         let (hunk, _) = patch.hunk(i)?;

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Args, HookName};
-use crate::commits::CommitsError;
+use crate::commits::{CommitsError, ReadLimits};
 use crate::config::{Config, OnTimeout};
 use crate::error::Error;
-use crate::git::{self, GitError, ReadLimits};
+use crate::git::{self, GitError};
 use crate::push::{self, Known, PushError};
 use crate::report::Audience;
 use crate::scan::{ScanReport, Scanner};

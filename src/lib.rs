@@ -115,7 +115,7 @@ fn run_history(
     let repo = git::open_repository()?;
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
     let scanner = build_scanner(args, &root)?;
-    let limits = git::ReadLimits {
+    let limits = crate::commits::ReadLimits {
         max_blob_bytes: args.max_file_size,
         deadline: None,
     };

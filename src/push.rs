@@ -14,8 +14,8 @@
 
 use git2::{ObjectType, Oid, Repository, Sort};
 
-use crate::commits::{changes_of_commits, scan_changes, tree_changes, CommitsError};
-use crate::git::{BlobChange, GitError, ReadLimits};
+use crate::commits::{changes_of_commits, scan_changes, tree_changes, CommitsError, ReadLimits};
+use crate::git::{BlobChange, GitError};
 use crate::objects::{ObjectStore, ObjectsError, ReadPattern};
 use crate::scan::{ScanReport, Scanner};
 
