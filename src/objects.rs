@@ -26,6 +26,10 @@ const BLOB_DELTA_BASE_CACHE_BYTES: usize = 8 << 20;
 const TREE_DELTA_BASE_CACHE_BYTES: usize = 8 << 20;
 const TREE_OBJECT_CACHE_BYTES: usize = 8 << 20;
 
+/// No tree or commit is refused below this size, whatever --max-file-size
+/// says about blobs.
+const TREE_BYTES_LIMIT: u64 = 64 << 20;
+
 /// What a reader will be used for, which decides its caches.
 #[derive(Clone, Copy, Debug)]
 pub enum ReadPattern {
@@ -133,8 +137,10 @@ fn open_database(dir: &Path, max_object_bytes: u64) -> Result<Arc<gix_odb::Store
         path: dir.to_path_buf(),
         source,
     };
+    // The cap is for blobs; trees and commits get at least TREE_BYTES_LIMIT.
+    let limit = max_object_bytes.max(TREE_BYTES_LIMIT);
     let options = gix_odb::store::init::Options {
-        alloc_limit_bytes: Some(usize::try_from(max_object_bytes).unwrap_or(usize::MAX)),
+        alloc_limit_bytes: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
         ..Default::default()
     };
     let store = gix_odb::Store::at_opts(
@@ -228,12 +234,20 @@ impl ObjectReader {
         oid: Oid,
         expected: gix_object::Kind,
     ) -> Result<&[u8], ObjectsError> {
+        let max_object_bytes = self.max_object_bytes;
         let (actual, data) = self.read(oid)?;
         if actual != expected {
             return Err(ObjectsError::ObjectKindUnexpected {
                 oid,
                 actual,
                 expected,
+            });
+        }
+        if actual == gix_object::Kind::Blob && data.len() as u64 > max_object_bytes {
+            return Err(ObjectsError::ObjectTooLarge {
+                oid,
+                size: data.len() as u64,
+                limit: max_object_bytes,
             });
         }
         Ok(data)

@@ -154,3 +154,104 @@ fn baseline_lets_old_keys_pass_and_still_catches_new_places() {
         .status(2)
         .stderr_has("missing.txt");
 }
+
+/// Packed and deltified (as after `git gc` or a clone), a key deep in a
+/// delta chain is found on the right line, as in loose objects.
+#[test]
+fn packed_deltified_history_is_read_like_loose_objects() {
+    let test = Test::repo();
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("line {i} of a long configuration file\n"));
+    }
+    commit(&test, "config.ini", &text, "init");
+    let keyed = format!("{text}aws_access_key_id = {}\n", key_id());
+    commit(&test, "config.ini", &keyed, "add key at line 201");
+    let introduced = test.git(&["rev-parse", "HEAD"]).trim().to_string();
+    for i in 0..30 {
+        text.push_str(&format!("edit {i}\n"));
+        commit(&test, "config.ini", &text, &format!("edit {i}"));
+    }
+    let loose = test.keygate(&["history", "--format", "json"]).findings();
+    test.git(&["gc", "-q", "--aggressive", "--prune=now"]);
+    let objects = test.path().join(".git/objects");
+    let loose_left = std::fs::read_dir(&objects)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().len() == 2)
+        .count();
+    assert_eq!(loose_left, 0, "gc should have packed every object");
+    let run = test.keygate(&["history", "--format", "json"]);
+    run.status(1);
+    let packed = run.findings();
+    assert_eq!(packed, loose);
+    assert_eq!(packed.len(), 1);
+    assert_eq!(packed[0]["line"], 201);
+    assert_eq!(packed[0]["commit"], introduced.as_str());
+}
+
+/// `git clone --shared` borrows its objects through `objects/info/alternates`.
+#[test]
+fn objects_borrowed_through_alternates_are_read() {
+    let origin = Test::repo();
+    commit(&origin, "a.env", env_line(), "key");
+    commit(&origin, "a.env", "AWS_REGION=eu-west-1\n", "remove key");
+    let clone = Test::dir();
+    clone.git(&[
+        "clone",
+        "-q",
+        "--shared",
+        origin.path().to_str().unwrap(),
+        "c",
+    ]);
+    let repo = clone.path().join("c");
+    assert!(repo.join(".git/objects/info/alternates").exists());
+    clone
+        .keygate_in(&repo, &["history"], None)
+        .status(1)
+        .stdout_has("a.env:1:19")
+        .stdout_has("only in history");
+}
+
+/// A merge adds only what differs from every parent: the side branch's key
+/// is attributed to the side commit, not again to the merge.
+#[test]
+fn a_merge_is_not_blamed_for_what_a_parent_brought() {
+    let test = Test::repo();
+    commit(&test, "README.md", "# x\n", "init");
+    test.git(&["checkout", "-q", "-b", "side"]);
+    commit(&test, "side.env", env_line(), "side key");
+    let side = test.git(&["rev-parse", "HEAD"]).trim().to_string();
+    test.git(&["checkout", "-q", "-"]);
+    commit(&test, "main.txt", "main work\n", "main work");
+    test.git(&["merge", "-q", "--no-edit", "side"]);
+    let run = test.keygate(&["history", "--format", "json"]);
+    run.status(1);
+    let findings = run.findings();
+    assert_eq!(findings.len(), 1, "{}", run.stdout);
+    assert_eq!(findings[0]["commit"], side.as_str());
+    assert_eq!(findings[0]["occurrences"], 1);
+}
+
+/// --max-file-size caps blobs, loose or packed, and says so (exit 2, never
+/// clean); trees and commits are not blobs and are still read.
+#[test]
+fn blobs_over_the_size_cap_are_reported_not_scanned_loose_or_packed() {
+    let test = Test::repo();
+    // The root tree of this commit is over 1000 bytes too.
+    for i in 0..100 {
+        test.write(&format!("many/file-with-a-long-name-{i:03}.txt"), "x\n");
+    }
+    test.git(&["add", "."]);
+    commit(&test, "big.txt", "0123456789abcdef\n".repeat(200), "big");
+    for packed in [false, true] {
+        if packed {
+            test.git(&["gc", "-q", "--prune=now"]);
+        }
+        test.keygate(&["history", "--max-file-size", "1000"])
+            .status(2)
+            .stderr_has("big.txt")
+            .stderr_has("over the 1000-byte limit")
+            .stderr_has("not reporting clean");
+    }
+}
