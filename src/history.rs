@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository, Sort};
 
-use crate::commits::{changes_of_commits, scan_changes, CommitsError, ReadLimits};
+use crate::blobs::{scan_changes, ReadLimits};
+use crate::commits::{changes_of_commits, CommitsError};
 
 use crate::objects::{ObjectStore, ObjectsError};
 use crate::scan::{Finding, ScanReport, Scanner};
@@ -206,7 +207,7 @@ impl Progress {
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(250));
                     let commits = PROGRESS_COMMITS.load(Ordering::Relaxed);
-                    let bytes = crate::commits::PROGRESS_BYTES.load(Ordering::Relaxed);
+                    let bytes = crate::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64().max(0.001);
                     eprint!(
                         "\r\x1b[Kkeygate: {commits} commits, {:.0} MB scanned, {:.0} MB/s",

@@ -11,8 +11,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::blobs::{BlobsError, ReadLimits};
 use crate::cli::{Args, HookName};
-use crate::commits::{CommitsError, ReadLimits};
+use crate::commits::CommitsError;
 use crate::config::{Config, OnTimeout};
 use crate::error::Error;
 use crate::git::{self, GitError};
@@ -96,10 +97,10 @@ fn run_push_hook(
         && report.problems.iter().all(|p| {
             matches!(
                 p.error.downcast_ref::<CommitsError>(),
-                Some(
-                    CommitsError::TimeBudgetExceeded
-                        | CommitsError::TimeBudgetExceededScanning { .. }
-                )
+                Some(CommitsError::TimeBudgetExceeded)
+            ) || matches!(
+                p.error.downcast_ref::<BlobsError>(),
+                Some(BlobsError::TimeBudgetExceeded { .. })
             )
         });
     if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {

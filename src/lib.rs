@@ -8,6 +8,7 @@
 //! [`Outcome`] or `error`.
 
 pub mod allowlist;
+pub mod blobs;
 pub mod cli;
 pub mod commits;
 pub mod config;
@@ -115,7 +116,7 @@ fn run_history(
     let repo = git::open_repository()?;
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
     let scanner = build_scanner(args, &root)?;
-    let limits = crate::commits::ReadLimits {
+    let limits = crate::blobs::ReadLimits {
         max_blob_bytes: args.max_file_size,
         deadline: None,
     };

@@ -1,10 +1,13 @@
-//! Reads git objects in bulk, for the push gate and the history audit.
+//! Reads git objects: every blob keygate scans, and the trees and commits of
+//! a push or a history.
 //!
 //! libgit2 stays in charge of finding the repository, its refs, the index and
 //! the commit walk; but reading tens of thousands of deltified objects is
 //! bounded by inflating them, and there gix's object store is about twice as
 //! fast as libgit2 (zlib-rs, a delta-base cache we can size), which decides
-//! whether a pre-receive hook fits in a server's few seconds.
+//! whether a pre-receive hook fits in a server's few seconds. For the loose
+//! objects of the index it is as fast, and it fails cleanly on a truncated
+//! loose object, where libgit2 1.9 loops forever.
 //!
 //! git hands a pre-receive hook the pushed objects in a quarantine directory
 //! (`GIT_OBJECT_DIRECTORY`) with the repository's own objects as an alternate
@@ -113,6 +116,10 @@ impl ObjectStore {
             let mut db = gix_odb::Cache::from(store.to_handle_arc());
             // Pack locations (for reading in pack order) need packs that stay put.
             db.prevent_pack_unload();
+            // An object missing from the packs is looked for among loose
+            // objects, not by listing the pack directory again: a hook runs
+            // after git wrote the packs, and every staged blob is such a miss.
+            db.refresh_never();
             db.set_pack_cache(move || {
                 Box::new(gix_pack::cache::lru::MemoryCappedHashmap::new(delta_bases))
             });

@@ -14,8 +14,9 @@
 
 use git2::{ObjectType, Oid, Repository, Sort};
 
-use crate::commits::{changes_of_commits, scan_changes, tree_changes, CommitsError, ReadLimits};
-use crate::git::{BlobChange, GitError};
+use crate::blobs::{scan_changes, BlobChange, ReadLimits};
+use crate::commits::{changes_of_commits, tree_changes, CommitsError};
+use crate::git::GitError;
 use crate::objects::{ObjectStore, ObjectsError, ReadPattern};
 use crate::scan::{ScanReport, Scanner};
 

@@ -151,6 +151,57 @@ impl Run {
     }
 }
 
+/// A run that takes longer than this has hung: a hang is a failure, not a
+/// wait for CI's own timeout.
+const KEYGATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `wait_with_output`, but a child still running after `timeout` is killed
+/// and the test fails.
+fn wait_or_kill(
+    mut child: std::process::Child,
+    timeout: std::time::Duration,
+) -> std::process::Output {
+    use std::io::Read;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for keygate") {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("keygate hung: still running after {timeout:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
 impl Test {
     /// An empty directory (not a repository).
     pub fn dir() -> Test {
@@ -269,7 +320,7 @@ impl Test {
             let mut pipe = child.stdin.take().expect("stdin");
             let _ = pipe.write_all(input);
         }
-        Run::from(child.wait_with_output().expect("wait for keygate"))
+        Run::from(wait_or_kill(child, KEYGATE_TIMEOUT))
     }
 
     /// Installs the repository's `hooks/pre-commit` script into this repo,
