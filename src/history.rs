@@ -204,8 +204,8 @@ impl Progress {
             let done = done.clone();
             std::thread::spawn(move || {
                 let started = Instant::now();
-                while !done.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(250));
+                // At least once, however short the run: the line says it started.
+                loop {
                     let commits = PROGRESS_COMMITS.load(Ordering::Relaxed);
                     let bytes = crate::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64().max(0.001);
@@ -214,6 +214,10 @@ impl Progress {
                         bytes as f64 / 1e6,
                         bytes as f64 / 1e6 / seconds
                     );
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
                 }
                 eprint!("\r\x1b[K");
             })

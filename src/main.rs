@@ -35,7 +35,9 @@ fn main() -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let mut err = std::io::stderr().lock();
+    // Not locked for the whole run: the history progress line and the panic
+    // hook write from other threads while the main thread waits for them.
+    let mut err = std::io::stderr();
     let code = match keygate::run(&args, &mut out, &mut err) {
         Ok(outcome) => outcome.exit_code(),
         Err(e) => {

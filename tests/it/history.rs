@@ -255,3 +255,32 @@ fn blobs_over_the_size_cap_are_reported_not_scanned_loose_or_packed() {
             .stderr_has("not reporting clean");
     }
 }
+
+/// On a terminal, a progress line runs on its own thread while the history
+/// is read; it must neither block the run nor be left on the screen.
+#[cfg(unix)]
+#[test]
+fn progress_on_a_terminal_does_not_block_the_run() {
+    let test = Test::repo();
+    commit(&test, "a.env", env_line(), "key");
+    let exe = env!("CARGO_BIN_EXE_keygate");
+    // util-linux `script` gives the command a pseudo-terminal.
+    let child = std::process::Command::new("script")
+        .args(["-qec", &format!("'{exe}' history"), "/dev/null"])
+        .current_dir(test.path())
+        .env("HOME", test.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script (Debian: bsdutils, essential)");
+    let output = wait_or_kill(child, KEYGATE_TIMEOUT);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("keygate: 1 commits"),
+        "no progress line: {text}"
+    );
+    assert!(text.contains("a.env:1:19"), "{text}");
+    assert!(!text.contains(&key_id()), "{text}");
+}

@@ -153,11 +153,11 @@ impl Run {
 
 /// A run that takes longer than this has hung: a hang is a failure, not a
 /// wait for CI's own timeout.
-const KEYGATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const KEYGATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// `wait_with_output`, but a child still running after `timeout` is killed
 /// and the test fails.
-fn wait_or_kill(
+pub fn wait_or_kill(
     mut child: std::process::Child,
     timeout: std::time::Duration,
 ) -> std::process::Output {
