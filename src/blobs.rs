@@ -72,14 +72,16 @@ pub fn worker_count(items: usize, per_thread: usize) -> usize {
 }
 
 /// Reads and scans `changes` on all cores, each distinct blob once, in pack
-/// order. The report lists findings in the order of `changes`.
+/// order. The report lists findings in the order of `changes`. Returns the
+/// blobs that were read whole and hold nothing to report (none when the scan
+/// stopped early), so a caller scanning in rounds can skip them later.
 pub fn scan_changes(
     scanner: &Scanner,
     store: &ObjectStore,
     changes: &[BlobChange],
     limits: ReadLimits,
     report: &mut ScanReport,
-) {
+) -> Vec<Oid> {
     let mut groups: Vec<Vec<&BlobChange>> = Vec::new();
     let mut group_of: HashMap<Oid, usize> = HashMap::new();
     for change in changes {
@@ -151,6 +153,16 @@ pub fn scan_changes(
     };
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(index, _)| *index);
+    let complete = !stopped.load(Ordering::Relaxed) && counted.iter().all(Option::is_some);
+    let mut clean = Vec::new();
+    if complete {
+        let mut reported = results.iter().map(|(index, _)| *index).peekable();
+        for (index, group) in groups.iter().enumerate() {
+            if reported.next_if_eq(&index).is_none() {
+                clean.push(group[0].new);
+            }
+        }
+    }
     for (_, local) in results {
         report.merge(local);
     }
@@ -170,6 +182,7 @@ pub fn scan_changes(
             BlobsError::TimeBudgetExceeded { remaining },
         );
     }
+    clean
 }
 
 /// `groups` (by index) in the order their blobs are stored: each blob's

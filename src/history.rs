@@ -8,7 +8,7 @@
 //! commits becomes one entry with a count, so one leaked key committed in 300
 //! revisions is one thing to fix.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -94,8 +94,17 @@ pub fn scan_history(
     stats.commits = commits.len();
     PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
     let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
-    let changes = changes_of_commits(&store, &commits, limits.deadline)?;
-    scan_changes(scanner, &store, &changes, limits, report);
+    // In rounds of commits, so memory does not grow with the history: only
+    // the ids of blobs already found clean are kept from round to round (a
+    // blob with a finding is scanned again where another commit brings it,
+    // which is how the same key in many commits is counted).
+    let mut clean: HashSet<Oid> = HashSet::new();
+    for round in commits.chunks(COMMITS_PER_ROUND) {
+        let mut changes = changes_of_commits(&store, round, limits.deadline)?;
+        changes.retain(|change| !clean.contains(&change.new));
+        clean.extend(scan_changes(scanner, &store, &changes, limits, report));
+        PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
+    }
     progress.stop();
     describe_findings(repo, &mut report.findings);
     report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));
@@ -187,8 +196,12 @@ fn civil_date(seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// Commits walked, for the progress line.
+/// Commits to walk, and walked, for the progress line.
 static PROGRESS_COMMITS: AtomicU64 = AtomicU64::new(0);
+static PROGRESS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Commits whose changes are listed and scanned at a time.
+const COMMITS_PER_ROUND: usize = 4096;
 
 /// A progress line on standard error while the history is read, when it is
 /// a terminal; nothing otherwise.
@@ -206,11 +219,18 @@ impl Progress {
                 let started = Instant::now();
                 // At least once, however short the run: the line says it started.
                 loop {
-                    let commits = PROGRESS_COMMITS.load(Ordering::Relaxed);
+                    let total = PROGRESS_COMMITS.load(Ordering::Relaxed);
+                    let walked = PROGRESS_DONE.load(Ordering::Relaxed);
                     let bytes = crate::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64().max(0.001);
+                    let eta = if walked > 0 && walked < total {
+                        let left = seconds * (total - walked) as f64 / walked as f64;
+                        format!(", about {left:.0} s left")
+                    } else {
+                        String::new()
+                    };
                     eprint!(
-                        "\r\x1b[Kkeygate: {commits} commits, {:.0} MB scanned, {:.0} MB/s",
+                        "\r\x1b[Kkeygate: {walked} of {total} commits, {:.0} MB scanned, {:.0} MB/s{eta}",
                         bytes as f64 / 1e6,
                         bytes as f64 / 1e6 / seconds
                     );

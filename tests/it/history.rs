@@ -277,10 +277,64 @@ fn progress_on_a_terminal_does_not_block_the_run() {
     let output = wait_or_kill(child, KEYGATE_TIMEOUT);
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{text}");
-    assert!(
-        text.contains("keygate: 1 commits"),
-        "no progress line: {text}"
-    );
+    assert!(text.contains("of 1 commits"), "no progress line: {text}");
     assert!(text.contains("a.env:1:19"), "{text}");
     assert!(!text.contains(&key_id()), "{text}");
+}
+
+/// A long history is scanned in rounds of commits (memory does not grow with
+/// it): a key brought again thousands of commits later is still counted, and
+/// the first commit stays the one named.
+#[test]
+fn a_key_brought_again_in_a_later_round_is_still_counted() {
+    use std::io::Write;
+    let test = Test::repo();
+    let mut stream = Vec::new();
+    for i in 1..=4200u32 {
+        write!(
+            stream,
+            "commit refs/heads/main\nmark :{i}\ncommitter Dev <dev@example.com> {} +0000\ndata 2\nc\n",
+            1_700_000_000 + i
+        )
+        .unwrap();
+        if i > 1 {
+            writeln!(stream, "from :{}", i - 1).unwrap();
+        }
+        let text = format!("line {i}\n");
+        write!(
+            stream,
+            "M 100644 inline file.txt\ndata {}\n{text}\n",
+            text.len()
+        )
+        .unwrap();
+        if i == 10 || i == 4150 {
+            let key = env_line();
+            write!(
+                stream,
+                "M 100644 inline key.env\ndata {}\n{key}\n",
+                key.len()
+            )
+            .unwrap();
+        }
+        if i == 11 {
+            writeln!(stream, "D key.env").unwrap();
+        }
+    }
+    let mut import = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(test.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    import.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(import.wait().unwrap().success());
+    let first = test.git(&["rev-list", "--reverse", "main"]);
+    let first = first.lines().nth(9).unwrap().to_string();
+    let run = test.keygate(&["history", "main", "--format", "json"]);
+    run.status(1);
+    let findings = run.findings();
+    assert_eq!(findings.len(), 1, "{}", run.stdout);
+    assert_eq!(findings[0]["occurrences"], 2);
+    assert_eq!(findings[0]["commit"], first.as_str());
+    assert_eq!(run.json()["inputs_scanned"], 4202);
 }
