@@ -237,8 +237,11 @@ fn scan_group(
         return Ok(());
     }
     // Rare: a candidate. Rarer: a detection, which needs the lines each
-    // change adds. Most candidates are words like "secret" in clean code.
-    if !scanner.detects_anything(group.iter().map(|c| c.path.as_str()), content) {
+    // change adds. Most candidates are words like "secret" in clean code,
+    // so where a line diff would be needed, first ask whether anything is
+    // found at all.
+    let needs_diff = group.iter().any(|c| c.old.is_some());
+    if needs_diff && !scanner.detects_anything(group.iter().map(|c| c.path.as_str()), content) {
         report.inputs += 1;
         report.bytes += content.len() as u64;
         return Ok(());

@@ -66,13 +66,12 @@ pub fn open_repository() -> Result<Repository, GitError> {
 fn configure_libgit2() {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
     CONFIGURED.call_once(|| {
-        // Re-hashing each object on read (strict verification) doubles the
-        // cost of a whole-tree commit without protecting against anything a
+        // Re-hashing each object libgit2 reads (the commits of a walk, the
+        // trees of an index diff) costs time and protects against nothing a
         // local attacker could not do anyway.
         git2::opts::strict_hash_verification(false);
-        // Memory must not grow with the size of a push or a history: cap the
-        // pack windows libgit2 maps and its object cache (which keeps the
-        // small trees and commits that history walks read twice).
+        // Memory must not grow with the size of a history: cap the pack
+        // windows libgit2 maps for the commit walk, and its object cache.
         // SAFETY: called once, before any other libgit2 use in this process.
         unsafe {
             let _ = git2::opts::set_mwindow_mapped_limit(96 << 20);

@@ -1,16 +1,16 @@
 //! Reads what a push brings: every new commit of every ref it updates.
 //!
 //! On the server (`pre-receive`) the pushed objects are still in git's
-//! quarantine directory; libgit2 sees them because `open_from_env` honours
-//! `GIT_OBJECT_DIRECTORY` and `GIT_ALTERNATE_OBJECT_DIRECTORIES`, which git
-//! sets for the hook. On the client (`pre-push`) the same walk covers the
-//! commits the remote does not have yet.
+//! quarantine directory, named by `GIT_OBJECT_DIRECTORY` and
+//! `GIT_ALTERNATE_OBJECT_DIRECTORIES`, which git sets for the hook: libgit2's
+//! `open_from_env` lists the commits there and `objects` reads them. On the
+//! client (`pre-push`) the same walk covers the commits the remote does not
+//! have yet.
 //!
 //! Every new commit counts, not only the tips: a key added in one commit and
-//! removed in the next still lives in history. Each new blob is read once
-//! (deduplicated by id across commits and refs); the tree comparison only
-//! descends into subtrees whose ids differ, and line diffs are computed only
-//! for blobs in which the prefilter found a candidate.
+//! removed in the next still lives in history. `commits` lists what each new
+//! commit changes and `blobs` reads each new blob once, however many commits
+//! and refs bring it.
 
 use git2::{ObjectType, Oid, Repository, Sort};
 

@@ -16,6 +16,9 @@ use keygate::config::{Config, ConfigError};
 use keygate::scan::Scanner;
 use libfuzzer_sys::fuzz_target;
 
+mod known_bugs;
+use known_bugs::known;
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -92,20 +95,4 @@ fn check_error(error: &ConfigError, text: &str) {
         );
         assert!(*column >= 1, "error column 0: {message}");
     }
-}
-
-/// Bugs already reported and not fixed yet can be tolerated to keep fuzzing
-/// past them: `KEYGATE_FUZZ_KNOWN=scrub-encoded,time-budget fuzz/run ...`.
-fn known(bug: &str) -> bool {
-    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            std::env::var("KEYGATE_FUZZ_KNOWN")
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .collect()
-        })
-        .iter()
-        .any(|k| k == bug)
 }

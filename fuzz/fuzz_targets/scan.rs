@@ -23,6 +23,9 @@ use keygate::rules::CredentialKind;
 use keygate::scan::{LineFilter, ScanReport, Scanner};
 use libfuzzer_sys::fuzz_target;
 
+mod known_bugs;
+use known_bugs::known;
+
 /// An allowlist that exercises every kind of entry; the fingerprint is that
 /// of a pair in the `detect` seeds, the regex allows IDs ending in `TEST`.
 const CONFIG: &str = r#"
@@ -238,20 +241,4 @@ fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 fn has_base64_run_of_40(bytes: &[u8]) -> bool {
     base64_runs(bytes).any(|run| run.len() == 40)
-}
-
-/// Bugs already reported and not fixed yet can be tolerated to keep fuzzing
-/// past them: `KEYGATE_FUZZ_KNOWN=scrub-encoded,time-budget fuzz/run ...`.
-fn known(bug: &str) -> bool {
-    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            std::env::var("KEYGATE_FUZZ_KNOWN")
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .collect()
-        })
-        .iter()
-        .any(|k| k == bug)
 }

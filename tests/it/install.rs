@@ -648,6 +648,21 @@ fn commit_no_verify(t: &Test, dir: &Path, name: &str, content: &str) {
     git_env(t, dir, &["commit", "-q", "--no-verify", "-m", name], &[]).status(0);
 }
 
+/// From `client`, a clean commit is pushed to `server`; a commit with a key
+/// is refused and leaves the server's ref where it was. Returns the refused
+/// push, for what it says.
+fn clean_push_passes_keyed_push_is_refused(t: &Test, server: &Path, client: &Path) -> Run {
+    commit_no_verify(t, client, "README.md", "# x\n");
+    git_env(t, client, &["push", "-q", "origin", "main"], &[]).status(0);
+    let before = server_ref(t, server);
+    assert!(before.is_some());
+    commit_no_verify(t, client, "app.env", &env_file());
+    let run = git_env(t, client, &["push", "-q", "origin", "main"], &[]);
+    assert_ne!(run.status, Some(0), "{run:?}");
+    assert_eq!(server_ref(t, server), before);
+    run
+}
+
 fn server_ref(t: &Test, server: &Path) -> Option<String> {
     let run = git_env(
         t,
@@ -681,17 +696,10 @@ fn server_install_puts_pre_receive_in_a_bare_repository() {
     assert!(text.contains("\nkeygate_hook=pre-receive\n"));
 
     // A real push: the key is rejected, a clean push goes through.
-    commit_no_verify(&t, &client, "README.md", "# x\n");
-    git_env(&t, &client, &["push", "-q", "origin", "main"], &[]).status(0);
-    let before = server_ref(&t, &server);
-    assert!(before.is_some());
-    commit_no_verify(&t, &client, "app.env", &env_file());
-    let run = git_env(&t, &client, &["push", "-q", "origin", "main"], &[]);
-    assert_ne!(run.status, Some(0), "{run:?}");
+    let run = clean_push_passes_keyed_push_is_refused(&t, &server, &client);
     run.stderr_has("app.env")
         .never_shows(&key_id())
         .never_shows(&secret());
-    assert_eq!(server_ref(&t, &server), before);
 
     install(&t, &["--server", "server.git", "--uninstall"]).status(0);
     assert!(!hook.exists());
@@ -710,17 +718,10 @@ fn pre_push_option_installs_a_pre_push_gate_that_keeps_the_own_hook() {
         .status(0)
         .stdout_has("installed keygate's pre-push hook");
 
-    commit_no_verify(&t, &client, "README.md", "# x\n");
-    git_env(&t, &client, &["push", "-q", "origin", "main"], &[]).status(0);
-    let before = server_ref(&t, &server);
-    assert!(before.is_some());
-    commit_no_verify(&t, &client, "app.env", &env_file());
-    let run = git_env(&t, &client, &["push", "-q", "origin", "main"], &[]);
-    assert_ne!(run.status, Some(0), "{run:?}");
+    let run = clean_push_passes_keyed_push_is_refused(&t, &server, &client);
     run.output_has("app.env")
         .never_shows(&key_id())
         .never_shows(&secret());
-    assert_eq!(server_ref(&t, &server), before);
     assert_eq!(log_lines(&client), ["own pre-push ran", "own pre-push ran"]);
 
     // A later run without --pre-push keeps it; --uninstall removes both.
