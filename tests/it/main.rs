@@ -3,6 +3,10 @@
 
 mod util;
 
+mod attack_config;
+mod attack_decode;
+mod attack_git;
+mod attack_history;
 mod detection;
 mod hardening;
 mod history;
