@@ -44,6 +44,8 @@ pub enum HistoryError {
 pub struct HistoryStats {
     pub commits: usize,
     pub shallow: bool,
+    /// Shallow clone: the walked commits at its boundary, scanned as roots.
+    pub boundary: usize,
 }
 
 /// Scans the commits of `revisions` (`git log` syntax: `main`, `a..b`,
@@ -94,6 +96,8 @@ pub fn scan_history(
     stats.commits = commits.len();
     PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
     let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
+    let boundary = store.shallow_boundary();
+    stats.boundary = commits.iter().filter(|c| boundary.contains(c)).count();
     // In rounds of commits, so memory does not grow with the history: only
     // the ids of blobs in which nothing at all was detected are kept from
     // round to round. A blob with a detection is scanned again where another

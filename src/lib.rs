@@ -125,8 +125,10 @@ fn run_history(
     if stats.shallow {
         writeln!(
             err,
-            "keygate: shallow clone: history scanned only as deep as this clone goes ({} commits)",
-            stats.commits
+            "keygate: shallow clone: history scanned only as deep as this clone goes: {} \
+             commits, down to {} boundary commit(s) whose whole tree counts as added; older \
+             history is not in this clone and was not scanned (`git fetch --unshallow` for all)",
+            stats.commits, stats.boundary
         )?;
     }
     if let Some(path) = &args.write_baseline {

@@ -108,3 +108,89 @@ fn issue12_12_key_blob_seen_without_an_added_key_line_is_found_at_a_new_path_rou
     assert!(paths.iter().any(|p| p == "b.env"), "{paths:?}");
     assert!(!paths.iter().any(|p| p == "a.env"), "{paths:?}");
 }
+
+/// A repository of `origin_commits` (one file written or removed per
+/// commit, in order) and a `--depth 3` clone of it: the last three commits,
+/// the third from the end grafted as a root.
+fn shallow_clone_of(origin_commits: &[(&str, Option<String>)]) -> (Test, Test) {
+    let origin = Test::repo();
+    for (i, (path, content)) in origin_commits.iter().enumerate() {
+        match content {
+            Some(content) => {
+                origin.stage(path, content);
+            }
+            None => {
+                origin.git(&["rm", "-q", "--", path]);
+            }
+        }
+        origin.git(&["commit", "-q", "--no-verify", "-m", &format!("c{i}")]);
+    }
+    let clone = Test::dir();
+    let url = format!("file://{}", origin.path().display());
+    clone.git(&["clone", "-q", "--depth", "3", &url, "shallow"]);
+    (origin, clone)
+}
+
+#[test]
+fn issue12_13_shallow_clone_is_scanned_to_its_boundary_and_says_how_deep() {
+    let env = format!("AWS_ACCESS_KEY_ID={}\n", key_id());
+    // A key added and removed before the clone's depth: not in it, clean.
+    let (_origin, clone) = shallow_clone_of(&[
+        ("old.env", Some(env.clone())),
+        ("old.env", None),
+        ("a.txt", Some("1\n".into())),
+        ("a.txt", Some("2\n".into())),
+        ("a.txt", Some("3\n".into())),
+    ]);
+    let dir = clone.path().join("shallow");
+    let run = clone.keygate_in(&dir, &["history"], None);
+    run.status(0)
+        .stderr_has("shallow clone")
+        .stderr_has("3 commits, down to 1 boundary commit")
+        .never_shows(&key_id());
+
+    // A key added before the clone's depth and still in the tree: the
+    // boundary commit's whole tree is what it adds, so it is found there.
+    let (_origin, clone) = shallow_clone_of(&[
+        ("deep.env", Some(env.clone())),
+        ("a.txt", Some("1\n".into())),
+        ("a.txt", Some("2\n".into())),
+        ("a.txt", Some("3\n".into())),
+    ]);
+    let dir = clone.path().join("shallow");
+    let boundary = clone.git_in(&dir, &["rev-parse", "HEAD~2"]);
+    let run = clone.keygate_in(&dir, &["history", "--format", "json"], None);
+    run.status(1)
+        .stderr_has("shallow clone")
+        .never_shows(&key_id());
+    let findings = run.findings();
+    assert_eq!(findings.len(), 1, "{}", run.stdout);
+    assert_eq!(findings[0]["path"], "deep.env");
+    assert_eq!(findings[0]["commit"], boundary.stdout.trim());
+
+    // A missing object that is not beyond the boundary is still an error.
+    std::fs::write(dir.join("new.txt"), "local\n").unwrap();
+    clone.git_in(&dir, &["add", "new.txt"]);
+    let blob = clone.git_in(&dir, &["rev-parse", ":new.txt"]).stdout;
+    let blob = blob.trim();
+    let commit = clone.git_in(
+        &dir,
+        &[
+            "-c",
+            "user.name=Dev",
+            "-c",
+            "user.email=dev@example.com",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            "local",
+        ],
+    );
+    assert_eq!(commit.status, Some(0), "{commit:?}");
+    std::fs::remove_file(dir.join(".git/objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+    clone
+        .keygate_in(&dir, &["history"], None)
+        .status(2)
+        .stderr_has(blob);
+}
