@@ -68,14 +68,9 @@ fn run_push_hook(
         Side::Client => {
             let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
             let config = Config::discover(args.config.as_deref(), &root)?;
-            let remote = args
-                .hook_args
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "origin".into());
             let own_keys = crate::local_keys::for_config(&config);
             let updates = push::parse_pre_push(&input)?;
-            (config, updates, Known::Remote(remote), own_keys)
+            (config, updates, Known::RemoteTips, own_keys)
         }
     };
     let scanner = Scanner::from_config(&config, &own_keys)?;

@@ -194,3 +194,121 @@ fn issue12_13_shallow_clone_is_scanned_to_its_boundary_and_says_how_deep() {
         .status(2)
         .stderr_has(blob);
 }
+
+/// Runs git in `dir` with an identity (a clone made by the tests has none).
+fn git_as_dev(test: &Test, dir: &std::path::Path, args: &[&str]) -> Run {
+    let mut all = vec!["-c", "user.name=Dev", "-c", "user.email=dev@example.com"];
+    all.extend_from_slice(args);
+    test.git_in(dir, &all)
+}
+
+#[test]
+fn issue12_14_pre_push_does_not_trust_a_stale_remote_tracking_ref() {
+    // A server without a gate, where someone pushed a key on `feature`.
+    let server = Test::dir();
+    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
+    let bare = server.path().join("s.git");
+    let url = format!("file://{}", bare.display());
+    let other = Test::repo();
+    other.git(&["remote", "add", "origin", &url]);
+    other.stage("README.md", "# x\n");
+    other.git(&["commit", "-q", "-m", "init"]);
+    other.git(&["push", "-q", "origin", "main"]);
+    other.git(&["checkout", "-q", "-b", "feature"]);
+    other.stage(
+        "k.env",
+        format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
+            key_id(),
+            secret()
+        ),
+    );
+    other.git(&["commit", "-q", "--no-verify", "-m", "key"]);
+    other.git(&["push", "-q", "origin", "feature"]);
+
+    // A developer's clone, with keygate's pre-push hook, fetches it...
+    let dev = Test::dir();
+    dev.git(&["clone", "-q", &url, "c"]);
+    let clone = dev.path().join("c");
+    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    // ...then the server deletes the branch (to get rid of the key); the
+    // clone is not pruned: refs/remotes/origin/feature stays.
+    server.git_in(&bare, &["branch", "-q", "-D", "feature"]);
+    assert_eq!(
+        dev.git_in(&clone, &["rev-parse", "-q", "--verify", "origin/feature"])
+            .status,
+        Some(0)
+    );
+
+    // A new branch on the deleted one would bring the key back.
+    git_as_dev(
+        &dev,
+        &clone,
+        &["checkout", "-q", "-b", "topic", "origin/feature"],
+    );
+    std::fs::write(clone.join("notes.txt"), "more\n").unwrap();
+    git_as_dev(&dev, &clone, &["add", "notes.txt"]);
+    git_as_dev(&dev, &clone, &["commit", "-q", "-m", "more"]);
+    let run = git_as_dev(&dev, &clone, &["push", "-q", "origin", "topic"]);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    run.output_has("k.env")
+        .never_shows(&secret())
+        .never_shows(&key_id());
+    let on_server = server.git_in(&bare, &["rev-parse", "-q", "--verify", "refs/heads/topic"]);
+    assert_ne!(on_server.status, Some(0), "the push reached the server");
+
+    // A new branch from main, which the server has: clean, it goes through.
+    git_as_dev(
+        &dev,
+        &clone,
+        &["checkout", "-q", "-b", "fix", "origin/main"],
+    );
+    std::fs::write(clone.join("fix.txt"), "fix\n").unwrap();
+    git_as_dev(&dev, &clone, &["add", "fix.txt"]);
+    git_as_dev(&dev, &clone, &["commit", "-q", "-m", "fix"]);
+    git_as_dev(&dev, &clone, &["push", "-q", "origin", "fix"]).status(0);
+}
+
+#[test]
+fn issue12_14_pre_push_scans_from_the_tip_the_remote_reports_after_a_rewrite() {
+    // The server's main once had a key on top; it was rewritten away
+    // (force-pushed back), after a developer had fetched it.
+    let server = Test::dir();
+    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
+    let bare = server.path().join("s.git");
+    let url = format!("file://{}", bare.display());
+    let other = Test::repo();
+    other.git(&["remote", "add", "origin", &url]);
+    other.stage("README.md", "# x\n");
+    other.git(&["commit", "-q", "-m", "init"]);
+    other.git(&["push", "-q", "origin", "main"]);
+    let clean_tip = other.git(&["rev-parse", "HEAD"]).trim().to_string();
+    other.stage(
+        "k.env",
+        format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
+            key_id(),
+            secret()
+        ),
+    );
+    other.git(&["commit", "-q", "--no-verify", "-m", "key"]);
+    other.git(&["push", "-q", "origin", "main"]);
+    let dev = Test::dir();
+    dev.git(&["clone", "-q", &url, "c"]);
+    let clone = dev.path().join("c");
+    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    server.git_in(&bare, &["update-ref", "refs/heads/main", &clean_tip]);
+
+    // The developer builds on the main they have and pushes: git reports
+    // the server's tip (before the key), and the key commit is new again.
+    std::fs::write(clone.join("more.txt"), "more\n").unwrap();
+    git_as_dev(&dev, &clone, &["add", "more.txt"]);
+    git_as_dev(&dev, &clone, &["commit", "-q", "-m", "more"]);
+    let run = git_as_dev(&dev, &clone, &["push", "-q", "origin", "main"]);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    run.output_has("k.env")
+        .never_shows(&secret())
+        .never_shows(&key_id());
+    let main = server.git_in(&bare, &["rev-parse", "refs/heads/main"]);
+    assert_eq!(main.stdout.trim(), clean_tip);
+}
