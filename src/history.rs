@@ -43,8 +43,8 @@ pub enum HistoryError {
 #[derive(Debug, Default)]
 pub struct HistoryStats {
     pub commits: usize,
-    pub shallow: bool,
-    /// Shallow clone: the walked commits at its boundary, scanned as roots.
+    /// Shallow clone: the walked commits at its boundary, scanned as roots
+    /// (none: the walk did not reach one, or the clone is whole).
     pub boundary: usize,
 }
 
@@ -86,10 +86,7 @@ pub fn scan_history(
         }
     }
     let progress = Progress::start(std::io::stderr().is_terminal());
-    let mut stats = HistoryStats {
-        shallow: repo.is_shallow(),
-        ..HistoryStats::default()
-    };
+    let mut stats = HistoryStats::default();
     let commits = walk
         .collect::<Result<Vec<Oid>, _>>()
         .map_err(HistoryError::WalkFailed)?;

@@ -7,6 +7,7 @@
 //! never from the pushed content: a `.keygate.toml` inside a push must not
 //! loosen the gate.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -121,7 +122,63 @@ fn run_push_hook(
         Side::Server => Audience::Push,
         Side::Client => Audience::PrePush,
     };
-    finish(args, audience, &report, out, err)
+    let outcome = finish(args, audience, &report, out, err)?;
+    if side == Side::Client {
+        let remote = args.hook_args.first().map_or("origin", String::as_str);
+        note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
+    }
+    Ok(outcome)
+}
+
+/// Commits of the remote-tracking refs looked through for the note below.
+const NOTE_WALK_COMMITS: usize = 200_000;
+
+/// pre-push: findings in commits that the remote's tracking refs reach. They
+/// are scanned because those refs can be stale (`push::Known::RemoteTips`);
+/// if the remote does still have them, the key is already there, and the
+/// way forward is rotating it and a baseline, not rewriting the push.
+fn note_commits_seen_on_the_remote(
+    repo: &git2::Repository,
+    remote: &str,
+    report: &ScanReport,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut wanted: HashSet<git2::Oid> = report
+        .findings
+        .iter()
+        .filter_map(|f| git2::Oid::from_str(f.commit.as_deref()?).ok())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let Ok(mut walk) = repo.revwalk() else {
+        return Ok(());
+    };
+    if walk.push_glob(&format!("refs/remotes/{remote}/*")).is_err() {
+        return Ok(());
+    }
+    let mut seen = Vec::new();
+    // Advice only, on a push already stopped: bounded, not exhaustive.
+    for oid in walk.flatten().take(NOTE_WALK_COMMITS) {
+        if wanted.remove(&oid) {
+            seen.push(oid);
+            if wanted.is_empty() {
+                break;
+            }
+        }
+    }
+    for oid in seen {
+        writeln!(
+            err,
+            "keygate: commit {oid} is in {remote}'s remote-tracking refs as of the last fetch, \
+             but no remote tip git reported for this push reaches it: those refs can be stale \
+             (a branch deleted or rewritten on the server), so it was scanned as new. If \
+             {remote} does still have it, the key is already there: rotate it; `keygate \
+             history --write-baseline FILE` and `baseline = \"FILE\"` under [allowlist] let \
+             the gate pass keys already in history."
+        )?;
+    }
+    Ok(())
 }
 
 /// `--config`, else the `keygate.config` path in the repository's git config.

@@ -122,7 +122,8 @@ fn run_history(
     };
     let mut report = ScanReport::default();
     let stats = history::scan_history(&scanner, &repo, revisions, limits, &mut report)?;
-    if stats.shallow {
+    // Only when the walk reached the boundary: a range above it is whole.
+    if stats.boundary > 0 {
         writeln!(
             err,
             "keygate: shallow clone: history scanned only as deep as this clone goes: {} \

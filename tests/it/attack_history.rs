@@ -148,6 +148,10 @@ fn issue12_13_shallow_clone_is_scanned_to_its_boundary_and_says_how_deep() {
         .stderr_has("shallow clone")
         .stderr_has("3 commits, down to 1 boundary commit")
         .never_shows(&key_id());
+    // A range that stays above the boundary is whole: nothing to say.
+    let run = clone.keygate_in(&dir, &["history", "HEAD~1..HEAD"], None);
+    run.status(0);
+    assert!(!run.stderr.contains("shallow"), "{}", run.stderr);
 
     // A key added before the clone's depth and still in the tree: the
     // boundary commit's whole tree is what it adds, so it is found there.
@@ -252,6 +256,7 @@ fn issue12_14_pre_push_does_not_trust_a_stale_remote_tracking_ref() {
     let run = git_as_dev(&dev, &clone, &["push", "-q", "origin", "topic"]);
     assert_eq!(run.status, Some(1), "{run:?}");
     run.output_has("k.env")
+        .stderr_has("those refs can be stale")
         .never_shows(&secret())
         .never_shows(&key_id());
     let on_server = server.git_in(&bare, &["rev-parse", "-q", "--verify", "refs/heads/topic"]);
@@ -311,4 +316,114 @@ fn issue12_14_pre_push_scans_from_the_tip_the_remote_reports_after_a_rewrite() {
         .never_shows(&key_id());
     let main = server.git_in(&bare, &["rev-parse", "refs/heads/main"]);
     assert_eq!(main.stdout.trim(), clean_tip);
+}
+
+#[test]
+fn issue12_14_key_already_on_the_remote_blocks_a_new_branch_until_baselined() {
+    // The trade-off of not trusting remote-tracking refs: a key in history
+    // the remote already has is scanned again when a new branch is pushed.
+    // It blocks, says why, and a baseline (the way to adopt keygate on a
+    // history with keys) lets it through; a new key still blocks.
+    let server = Test::dir();
+    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
+    let bare = server.path().join("s.git");
+    let url = format!("file://{}", bare.display());
+    let other = Test::repo();
+    other.git(&["remote", "add", "origin", &url]);
+    other.stage("old.env", format!("AWS_ACCESS_KEY_ID={}\n", key_id()));
+    other.git(&["commit", "-q", "--no-verify", "-m", "old key"]);
+    other.git(&["push", "-q", "origin", "main"]);
+    let dev = Test::dir();
+    dev.git(&["clone", "-q", &url, "c"]);
+    let clone = dev.path().join("c");
+    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    git_as_dev(&dev, &clone, &["checkout", "-q", "-b", "topic"]);
+    std::fs::write(clone.join("a.txt"), "a\n").unwrap();
+    git_as_dev(&dev, &clone, &["add", "a.txt"]);
+    git_as_dev(&dev, &clone, &["commit", "-q", "-m", "a"]);
+    let run = git_as_dev(&dev, &clone, &["push", "-q", "origin", "topic"]);
+    assert_eq!(run.status, Some(1), "{run:?}");
+    run.output_has("old.env")
+        .stderr_has("remote-tracking refs as of the last fetch")
+        .stderr_has("--write-baseline")
+        .never_shows(&key_id());
+
+    dev.keygate_in(
+        &clone,
+        &["history", "--write-baseline", ".keygate-baseline"],
+        None,
+    )
+    .status(0);
+    std::fs::write(
+        clone.join(".keygate.toml"),
+        "[allowlist]\nbaseline = \".keygate-baseline\"\n",
+    )
+    .unwrap();
+    git_as_dev(&dev, &clone, &["push", "-q", "origin", "topic"]).status(0);
+
+    std::fs::write(
+        clone.join("new.env"),
+        format!("AWS_ACCESS_KEY_ID={}\n", key_id2()),
+    )
+    .unwrap();
+    git_as_dev(&dev, &clone, &["add", "new.env"]);
+    git_as_dev(
+        &dev,
+        &clone,
+        &["commit", "-q", "--no-verify", "-m", "new key"],
+    );
+    let run = git_as_dev(
+        &dev,
+        &clone,
+        &["push", "-q", "origin", "HEAD:refs/heads/other"],
+    );
+    assert_eq!(run.status, Some(1), "{run:?}");
+    run.output_has("new.env").never_shows(&key_id2());
+    assert!(!run.stdout.contains("old.env") && !run.stderr.contains("old.env"));
+}
+
+#[test]
+fn issue12_14_new_branch_from_a_shallow_clone_is_scanned_to_its_boundary() {
+    // With no tracking ref to stop at, a new branch's walk reaches the
+    // clone's boundary: its commits are roots there, not missing parents.
+    let (origin, clone) = shallow_clone_of(&[
+        ("old.env", Some(format!("AWS_ACCESS_KEY_ID={}\n", key_id()))),
+        ("old.env", None),
+        ("a.txt", Some("1\n".into())),
+        ("a.txt", Some("2\n".into())),
+        ("a.txt", Some("3\n".into())),
+    ]);
+    // The clone's origin is the work tree repository: push to a bare copy.
+    let server = Test::dir();
+    let bare = server.path().join("s.git");
+    server.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        origin.path().to_str().unwrap(),
+        "s.git",
+    ]);
+    let dir = clone.path().join("shallow");
+    let url = format!("file://{}", bare.display());
+    clone.git_in(&dir, &["remote", "set-url", "origin", &url]);
+    crate::push::install_hook(&dir.join(".git/hooks"), "pre-push");
+    git_as_dev(&clone, &dir, &["checkout", "-q", "-b", "topic"]);
+    std::fs::write(dir.join("b.txt"), "b\n").unwrap();
+    git_as_dev(&clone, &dir, &["add", "b.txt"]);
+    git_as_dev(&clone, &dir, &["commit", "-q", "-m", "b"]);
+    git_as_dev(&clone, &dir, &["push", "-q", "origin", "topic"]).status(0);
+    std::fs::write(
+        dir.join("k.env"),
+        format!("AWS_ACCESS_KEY_ID={}\n", key_id2()),
+    )
+    .unwrap();
+    git_as_dev(&clone, &dir, &["add", "k.env"]);
+    git_as_dev(&clone, &dir, &["commit", "-q", "--no-verify", "-m", "key"]);
+    let run = git_as_dev(
+        &clone,
+        &dir,
+        &["push", "-q", "origin", "HEAD:refs/heads/next"],
+    );
+    assert_eq!(run.status, Some(1), "{run:?}");
+    run.output_has("k.env").never_shows(&key_id2());
 }
