@@ -427,3 +427,18 @@ fn issue12_14_new_branch_from_a_shallow_clone_is_scanned_to_its_boundary() {
     assert_eq!(run.status, Some(1), "{run:?}");
     run.output_has("k.env").never_shows(&key_id2());
 }
+
+#[test]
+fn issue12_12_a_credentials_file_is_one_by_its_name_in_git_inputs_too() {
+    // `scan` always reported it; the git inputs skipped it when nothing in
+    // it looked like a key (the prefilter shortcut ran before the name rule).
+    let test = Test::repo();
+    test.stage(".aws/credentials", "[default]\nregion = eu-west-1\n");
+    test.keygate(&["--staged"])
+        .status(1)
+        .stdout_has("aws-credential-file");
+    test.git(&["commit", "-q", "--no-verify", "-m", "profile"]);
+    test.keygate(&["history"])
+        .status(1)
+        .stdout_has("aws-credential-file");
+}
