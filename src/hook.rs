@@ -12,6 +12,8 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use git2::Oid;
+
 use crate::blobs::{BlobsError, ReadLimits};
 use crate::cli::{Args, HookName};
 use crate::commits::CommitsError;
@@ -143,10 +145,10 @@ fn note_commits_seen_on_the_remote(
     report: &ScanReport,
     err: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let mut wanted: HashSet<git2::Oid> = report
+    let mut wanted: HashSet<Oid> = report
         .findings
         .iter()
-        .filter_map(|f| git2::Oid::from_str(f.commit.as_deref()?).ok())
+        .filter_map(|f| Oid::from_str(f.commit.as_deref()?).ok())
         .collect();
     if wanted.is_empty() {
         return Ok(());
@@ -167,18 +169,24 @@ fn note_commits_seen_on_the_remote(
             }
         }
     }
-    for oid in seen {
-        writeln!(
-            err,
-            "keygate: commit {oid} is in {remote}'s remote-tracking refs as of the last fetch, \
-             but no remote tip git reported for this push reaches it: those refs can be stale \
-             (a branch deleted or rewritten on the server), so it was scanned as new. If \
-             {remote} does still have it, the key is already there: rotate it; `keygate \
-             history --write-baseline FILE` and `baseline = \"FILE\"` under [allowlist] let \
-             the gate pass keys already in history."
-        )?;
+    if seen.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    const LISTED: usize = 3;
+    let mut commits: Vec<String> = seen.iter().take(LISTED).map(Oid::to_string).collect();
+    if seen.len() > LISTED {
+        commits.push(format!("and {} more", seen.len() - LISTED));
+    }
+    writeln!(
+        err,
+        "keygate: commit(s) {} are in {remote}'s remote-tracking refs as of the last fetch, but \
+         no remote tip git reported for this push reaches them: those refs can be stale (a \
+         branch deleted or rewritten on the server), so they were scanned as new. If {remote} \
+         does still have them, the key is already there: rotate it; `keygate history \
+         --write-baseline FILE` and `baseline = \"FILE\"` under [allowlist] let the gate pass \
+         keys already in history.",
+        commits.join(", ")
+    )
 }
 
 /// `--config`, else the `keygate.config` path in the repository's git config.
