@@ -17,7 +17,7 @@ use std::time::Instant;
 use git2::Oid;
 
 use crate::objects::{ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern};
-use crate::scan::{LineFilter, ScanReport, Scanner};
+use crate::scan::{is_credential_file, LineFilter, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
@@ -73,8 +73,12 @@ pub fn worker_count(items: usize, per_thread: usize) -> usize {
 
 /// Reads and scans `changes` on all cores, each distinct blob once, in pack
 /// order. The report lists findings in the order of `changes`. Returns the
-/// blobs that were read whole and hold nothing to report (none when the scan
-/// stopped early), so a caller scanning in rounds can skip them later.
+/// blobs that were read whole and in which the detector found nothing at all
+/// (none when the scan stopped early), so a caller scanning in rounds can
+/// skip them later. A blob whose detection was only left out by a line filter
+/// is not among them: where it arrives next, that line may count. (Rules that
+/// go by the path alone, `scan::is_credential_file`, are the caller's to
+/// apply where such a blob arrives.)
 pub fn scan_changes(
     scanner: &Scanner,
     store: &ObjectStore,
@@ -128,12 +132,21 @@ pub fn scan_changes(
                 let group = &groups[index];
                 done.fetch_add(1, Ordering::Relaxed);
                 let mut local = ScanReport::default();
-                if let Err(error) = scan_group(scanner, &mut reader, group, &mut local) {
-                    local.problem(&group[0].path, error);
-                }
+                let filtered = match scan_group(scanner, &mut reader, group, &mut local) {
+                    Ok(filtered) => filtered,
+                    Err(error) => {
+                        local.problem(&group[0].path, error);
+                        true
+                    }
+                };
                 counts.inputs += std::mem::take(&mut local.inputs);
                 counts.bytes += std::mem::take(&mut local.bytes);
-                if !local.findings.is_empty() || !local.problems.is_empty() || local.allowed > 0 {
+                // Listed, even with nothing to report, so it is not returned as clean.
+                if filtered
+                    || !local.findings.is_empty()
+                    || !local.problems.is_empty()
+                    || local.allowed > 0
+                {
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -222,19 +235,23 @@ fn pack_order(
     order
 }
 
-/// Scans the changes that share one blob.
+/// Scans the changes that share one blob. Returns whether a detection may
+/// have been left out by a line filter: then the blob holds something, even
+/// with nothing reported here.
 fn scan_group(
     scanner: &Scanner,
     reader: &mut ObjectReader,
     group: &[&BlobChange],
     report: &mut ScanReport,
-) -> Result<(), BlobsError> {
+) -> Result<bool, BlobsError> {
     let content = reader.read_kind(group[0].new, gix_object::Kind::Blob)?;
     PROGRESS_BYTES.fetch_add(content.len() as u64, Ordering::Relaxed);
-    if !scanner.detector.has_candidate(content) {
+    // A credentials file is one by its name, whatever its content.
+    let by_name = group.iter().any(|c| is_credential_file(&c.path));
+    if !by_name && !scanner.detector.has_candidate(content) {
         report.inputs += 1;
         report.bytes += content.len() as u64;
-        return Ok(());
+        return Ok(false);
     }
     // Rare: a candidate. Rarer: a detection, which needs the lines each
     // change adds. Most candidates are words like "secret" in clean code,
@@ -244,7 +261,7 @@ fn scan_group(
     if needs_diff && !scanner.detects_anything(group.iter().map(|c| c.path.as_str()), content) {
         report.inputs += 1;
         report.bytes += content.len() as u64;
-        return Ok(());
+        return Ok(false);
     }
     // The reader's buffer is needed for the old blobs.
     let content = content.to_vec();
@@ -269,7 +286,8 @@ fn scan_group(
             }
         }
     }
-    Ok(())
+    // Without a diff nothing was filtered: what was found is in the report.
+    Ok(needs_diff)
 }
 
 /// The lines of `new` that are not in `old` (1-based, of `new`).

@@ -19,7 +19,7 @@ use crate::blobs::{scan_changes, ReadLimits};
 use crate::commits::{changes_of_commits, CommitsError};
 
 use crate::objects::{ObjectStore, ObjectsError};
-use crate::scan::{Finding, ScanReport, Scanner};
+use crate::scan::{is_credential_file, Finding, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -43,7 +43,9 @@ pub enum HistoryError {
 #[derive(Debug, Default)]
 pub struct HistoryStats {
     pub commits: usize,
-    pub shallow: bool,
+    /// Shallow clone: the walked commits at its boundary, scanned as roots
+    /// (none: the walk did not reach one, or the clone is whole).
+    pub boundary: usize,
 }
 
 /// Scans the commits of `revisions` (`git log` syntax: `main`, `a..b`,
@@ -84,24 +86,26 @@ pub fn scan_history(
         }
     }
     let progress = Progress::start(std::io::stderr().is_terminal());
-    let mut stats = HistoryStats {
-        shallow: repo.is_shallow(),
-        ..HistoryStats::default()
-    };
+    let mut stats = HistoryStats::default();
     let commits = walk
         .collect::<Result<Vec<Oid>, _>>()
         .map_err(HistoryError::WalkFailed)?;
     stats.commits = commits.len();
     PROGRESS_COMMITS.store(stats.commits as u64, Ordering::Relaxed);
     let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
+    let boundary = store.shallow_boundary();
+    stats.boundary = commits.iter().filter(|c| boundary.contains(c)).count();
     // In rounds of commits, so memory does not grow with the history: only
-    // the ids of blobs already found clean are kept from round to round (a
-    // blob with a finding is scanned again where another commit brings it,
-    // which is how the same key in many commits is counted).
+    // the ids of blobs in which nothing at all was detected are kept from
+    // round to round. A blob with a detection is scanned again where another
+    // commit brings it (which is how the same key in many commits is
+    // counted), even if its key line was not an added line where it was first
+    // seen: at a new path it is. A credentials file is one by its name, so a
+    // clean blob arriving at such a path is scanned there too.
     let mut clean: HashSet<Oid> = HashSet::new();
     for round in commits.chunks(COMMITS_PER_ROUND) {
         let mut changes = changes_of_commits(&store, round, limits.deadline)?;
-        changes.retain(|change| !clean.contains(&change.new));
+        changes.retain(|change| !clean.contains(&change.new) || is_credential_file(&change.path));
         clean.extend(scan_changes(scanner, &store, &changes, limits, report));
         PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
     }

@@ -7,9 +7,12 @@
 //! never from the pushed content: a `.keygate.toml` inside a push must not
 //! loosen the gate.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use git2::Oid;
 
 use crate::blobs::{BlobsError, ReadLimits};
 use crate::cli::{Args, HookName};
@@ -68,14 +71,9 @@ fn run_push_hook(
         Side::Client => {
             let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
             let config = Config::discover(args.config.as_deref(), &root)?;
-            let remote = args
-                .hook_args
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "origin".into());
             let own_keys = crate::local_keys::for_config(&config);
             let updates = push::parse_pre_push(&input)?;
-            (config, updates, Known::Remote(remote), own_keys)
+            (config, updates, Known::RemoteTips, own_keys)
         }
     };
     let scanner = Scanner::from_config(&config, &own_keys)?;
@@ -126,7 +124,69 @@ fn run_push_hook(
         Side::Server => Audience::Push,
         Side::Client => Audience::PrePush,
     };
-    finish(args, audience, &report, out, err)
+    let outcome = finish(args, audience, &report, out, err)?;
+    if side == Side::Client {
+        let remote = args.hook_args.first().map_or("origin", String::as_str);
+        note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
+    }
+    Ok(outcome)
+}
+
+/// Commits of the remote-tracking refs looked through for the note below.
+const NOTE_WALK_COMMITS: usize = 200_000;
+
+/// pre-push: findings in commits that the remote's tracking refs reach. They
+/// are scanned because those refs can be stale (`push::Known::RemoteTips`);
+/// if the remote does still have them, the key is already there, and the
+/// way forward is rotating it and a baseline, not rewriting the push.
+fn note_commits_seen_on_the_remote(
+    repo: &git2::Repository,
+    remote: &str,
+    report: &ScanReport,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut wanted: HashSet<Oid> = report
+        .findings
+        .iter()
+        .filter_map(|f| Oid::from_str(f.commit.as_deref()?).ok())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let Ok(mut walk) = repo.revwalk() else {
+        return Ok(());
+    };
+    if walk.push_glob(&format!("refs/remotes/{remote}/*")).is_err() {
+        return Ok(());
+    }
+    let mut seen = Vec::new();
+    // Advice only, on a push already stopped: bounded, not exhaustive.
+    for oid in walk.flatten().take(NOTE_WALK_COMMITS) {
+        if wanted.remove(&oid) {
+            seen.push(oid);
+            if wanted.is_empty() {
+                break;
+            }
+        }
+    }
+    if seen.is_empty() {
+        return Ok(());
+    }
+    const LISTED: usize = 3;
+    let mut commits: Vec<String> = seen.iter().take(LISTED).map(Oid::to_string).collect();
+    if seen.len() > LISTED {
+        commits.push(format!("and {} more", seen.len() - LISTED));
+    }
+    writeln!(
+        err,
+        "keygate: commit(s) {} are in {remote}'s remote-tracking refs as of the last fetch, but \
+         no remote tip git reported for this push reaches them: those refs can be stale (a \
+         branch deleted or rewritten on the server), so they were scanned as new. If {remote} \
+         does still have them, the key is already there: rotate it; `keygate history \
+         --write-baseline FILE` and `baseline = \"FILE\"` under [allowlist] let the gate pass \
+         keys already in history.",
+        commits.join(", ")
+    )
 }
 
 /// `--config`, else the `keygate.config` path in the repository's git config.

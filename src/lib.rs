@@ -122,11 +122,14 @@ fn run_history(
     };
     let mut report = ScanReport::default();
     let stats = history::scan_history(&scanner, &repo, revisions, limits, &mut report)?;
-    if stats.shallow {
+    // Only when the walk reached the boundary: a range above it is whole.
+    if stats.boundary > 0 {
         writeln!(
             err,
-            "keygate: shallow clone: history scanned only as deep as this clone goes ({} commits)",
-            stats.commits
+            "keygate: shallow clone: history scanned only as deep as this clone goes: {} \
+             commits, down to {} boundary commit(s) whose whole tree counts as added; older \
+             history is not in this clone and was not scanned (`git fetch --unshallow` for all)",
+            stats.commits, stats.boundary
         )?;
     }
     if let Some(path) = &args.write_baseline {

@@ -16,6 +16,7 @@
 //! this module does: every directory they name is searched in order, each with
 //! the alternates its own `info/alternates` lists.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -73,6 +74,8 @@ pub enum ObjectsError {
 pub struct ObjectStore {
     databases: Vec<Arc<gix_odb::Store>>,
     max_object_bytes: u64,
+    /// A shallow clone's boundary: commits whose parents it does not have.
+    shallow: Arc<HashSet<Oid>>,
 }
 
 impl ObjectStore {
@@ -103,7 +106,14 @@ impl ObjectStore {
         Ok(ObjectStore {
             databases,
             max_object_bytes,
+            shallow: Arc::new(shallow_boundary(repo)),
         })
+    }
+
+    /// The commits at a shallow clone's boundary (none in a full one): read
+    /// as roots, like git does, their whole tree being what they add.
+    pub fn shallow_boundary(&self) -> &HashSet<Oid> {
+        &self.shallow
     }
 
     /// A reader for one thread, with caches of its own.
@@ -134,10 +144,23 @@ impl ObjectStore {
         ObjectReader {
             databases,
             max_object_bytes: self.max_object_bytes,
+            shallow: self.shallow.clone(),
             buffer: Vec::new(),
             spare: Vec::new(),
         }
     }
+}
+
+/// The commits `.git/shallow` lists: the boundary of a shallow clone, whose
+/// parents were never fetched. A line that is not an object id is left out,
+/// and so is an unreadable file: a parent that is then missing makes the
+/// walk fail (exit 2), never pass.
+fn shallow_boundary(repo: &git2::Repository) -> HashSet<Oid> {
+    let text = std::fs::read(repo.commondir().join("shallow")).unwrap_or_default();
+    text.split(|&b| b == b'\n')
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .filter_map(|line| Oid::from_str(line.trim()).ok())
+        .collect()
 }
 
 fn open_database(dir: &Path, max_object_bytes: u64) -> Result<Arc<gix_odb::Store>, ObjectsError> {
@@ -204,6 +227,7 @@ fn split_alternates(list: &str) -> Vec<String> {
 pub struct ObjectReader {
     databases: Vec<gix_odb::HandleArc>,
     max_object_bytes: u64,
+    shallow: Arc<HashSet<Oid>>,
     buffer: Vec<u8>,
     /// Buffers of trees that were read and given back.
     spare: Vec<Vec<u8>>,
@@ -279,12 +303,18 @@ impl ObjectReader {
         }
     }
 
-    /// The tree and parents of commit `oid`.
+    /// The tree and parents of commit `oid` (none for a commit at a shallow
+    /// clone's boundary).
     pub fn commit_tree_and_parents(&mut self, oid: Oid) -> Result<(Oid, Vec<Oid>), ObjectsError> {
+        // Grafted: its parents are not in this clone.
+        let root = self.shallow.contains(&oid);
         let data = self.read_kind(oid, gix_object::Kind::Commit)?;
         let malformed = |e| malformed(oid, e);
         let mut iter = gix_object::CommitRefIter::from_bytes(data, gix_hash::Kind::Sha1);
         let tree = iter.tree_id().map_err(malformed)?;
+        if root {
+            return Ok((to_git2(&tree), Vec::new()));
+        }
         let parents = iter.parent_ids().map(|id| to_git2(&id)).collect();
         Ok((to_git2(&tree), parents))
     }

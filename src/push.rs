@@ -59,8 +59,14 @@ pub enum Known {
     /// Server side: everything reachable from the repository's refs (which the
     /// push has not updated yet).
     AllRefs,
-    /// Client side: what the named remote has, by its remote-tracking refs.
-    Remote(String),
+    /// Client side: only what the remote tips git reports for this push
+    /// reach. Remote-tracking refs are not used: they say what the remote had
+    /// at the last fetch, and a branch deleted or rewritten on the server
+    /// since (often to get rid of a key) would hide its commits from the scan
+    /// while the push sends them again. The cost: a branch new on the remote
+    /// is scanned down to its roots, like `keygate history BRANCH`, except
+    /// what another updated ref's remote tip reaches.
+    RemoteTips,
 }
 
 /// Parses pre-receive standard input: `<old> <new> <ref>` per line.
@@ -189,20 +195,20 @@ pub fn scan_push(
         }
     }
     if any_tip {
-        match known {
-            Known::AllRefs => {
-                walk.hide_glob("refs/*").map_err(PushError::WalkFailed)?;
-            }
-            Known::Remote(remote) => {
-                // A remote without tracking refs has nothing to hide.
-                let _ = walk.hide_glob(&format!("refs/remotes/{remote}/*"));
-            }
+        if let Known::AllRefs = known {
+            walk.hide_glob("refs/*").map_err(PushError::WalkFailed)?;
         }
         for update in updates {
             if let Some(old) = update.old {
-                // The remote's (or the server's) current tip, when we have it.
-                if repo.find_commit(old).is_ok() {
-                    walk.hide(old).map_err(PushError::WalkFailed)?;
+                // The remote's (or the server's) current tip, when we have
+                // it: git read it from the remote for this push, so all that
+                // it reaches is there. (An annotated tag: what it tags.) A tip
+                // we do not have proves nothing here: more is scanned.
+                let commit = repo
+                    .find_object(old, None)
+                    .and_then(|object| object.peel_to_commit());
+                if let Ok(commit) = commit {
+                    walk.hide(commit.id()).map_err(PushError::WalkFailed)?;
                 }
             }
         }

@@ -62,7 +62,7 @@ impl Push {
     }
 }
 
-fn install_hook(dir: &Path, name: &str) {
+pub(crate) fn install_hook(dir: &Path, name: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("hooks")
