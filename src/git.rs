@@ -11,6 +11,7 @@
 //! an add) counts in full there, under that path's allowlist: renames are
 //! not paired with their source, or `git mv tests/fixtures/creds.env
 //! src/prod.env` would add no line and move an allowed key out unchecked.
+//! The names of new paths are scanned too (`names`).
 //!
 //! Cost matters here more than anywhere: the comparison only looks at object
 //! ids, so a blob is read only when its id changed.
@@ -105,6 +106,7 @@ pub fn scan_staged(
         max_blob_bytes,
         deadline: None,
     };
+    crate::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }
