@@ -25,7 +25,6 @@ use std::collections::HashSet;
 use git2::Oid;
 
 use crate::blobs::BlobChange;
-use crate::detect::Detection;
 use crate::scan::{redact, ScanReport, Scanner};
 
 /// The name under which commit message findings are reported and
@@ -105,15 +104,20 @@ pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut Sc
             {
                 continue;
             }
-            let detections = scanner.detector.detect(component.as_bytes());
-            if detections.is_empty() {
+            if scanner.detector.detect(component.as_bytes()).is_empty() {
                 continue;
             }
-            let shown = format!(
-                "{}{} (path)",
-                &prefix[..prefix.len() - component.len()],
-                redacted_name(component, &detections)
-            );
+            // What the whole path holds is hidden too: detection there can
+            // see a value (a pair's secret) in another component.
+            let values = values_in(scanner, &change.path).zip(values_in(scanner, prefix));
+            let shown = match values {
+                Some((mut values, more)) => {
+                    values.extend(more);
+                    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+                    hide(prefix, &values)
+                }
+                None => redact(prefix),
+            } + " (path)";
             scan_text(scanner, &shown, component.as_bytes(), change.commit, report);
         }
     }
@@ -182,53 +186,53 @@ pub fn scan_tag_message(
     scan_text(scanner, &name, message, Some(tag.id()), report);
 }
 
-/// A name (a ref, an author) as it may be printed: any key in it redacted.
+/// A name (a ref, an author, a path) as it may be printed: any key in it
+/// redacted.
 pub fn redacted(scanner: &Scanner, name: &str) -> String {
-    if !scanner.detector.has_candidate(name.as_bytes()) {
-        return name.to_string();
-    }
-    let detections = scanner.detector.detect(name.as_bytes());
-    if detections.is_empty() {
-        name.to_string()
-    } else {
-        redacted_name(name, &detections)
+    match values_in(scanner, name) {
+        Some(values) => hide(name, &values),
+        None => redact(name),
     }
 }
 
-/// `name` with every detected value replaced by its redacted form; when a
-/// detection has no span of its own in `name` (found in a decoded view),
-/// the whole name is redacted.
-fn redacted_name(name: &str, detections: &[Detection]) -> String {
-    let mut spans: Vec<(std::ops::Range<usize>, &str)> = Vec::new();
+/// The values the detectors find in `name`, looked at whole and, for a
+/// path, component by component (as `scan_new_paths` does: detection
+/// depends on the text around a value). `None` when a value is not in
+/// `name` as such (found in a decoded view): then all of it is to be hidden.
+fn values_in(scanner: &Scanner, name: &str) -> Option<Vec<String>> {
+    if !scanner.detector.has_candidate(name.as_bytes()) {
+        return Some(Vec::new());
+    }
+    let mut detections = scanner.detector.detect(name.as_bytes());
+    if name.contains('/') {
+        for component in name.split('/') {
+            detections.extend(scanner.detector.detect(component.as_bytes()));
+        }
+    }
+    let mut values = Vec::new();
     for detection in detections {
-        spans.push((detection.span.clone(), &detection.value));
-        if let Some((secret, _, span)) = &detection.secret {
-            spans.push((span.clone(), secret));
-        }
+        values.push(detection.value);
+        values.extend(detection.secret.map(|(secret, _, _)| secret));
     }
-    let usable = spans.iter().all(|(span, _)| {
-        !span.is_empty()
-            && span.end <= name.len()
-            && name.is_char_boundary(span.start)
-            && name.is_char_boundary(span.end)
-    });
-    if !usable {
-        return redact(name);
+    if values
+        .iter()
+        .any(|v| v.is_empty() || !name.contains(v.as_str()))
+    {
+        return None;
     }
-    spans.sort_by_key(|(span, _)| span.start);
-    let mut shown = String::with_capacity(name.len());
-    let mut at = 0;
-    for (span, value) in spans {
-        if span.start < at {
-            // Overlapping values: hide through the end of both.
-            at = at.max(span.end);
-            continue;
-        }
-        shown.push_str(&name[at..span.start]);
-        shown.push_str(&redact(value));
-        at = span.end;
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    Some(values)
+}
+
+/// `name` with every occurrence of every value replaced by its redacted
+/// form: a value found once is hidden wherever it is, even glued to other
+/// text.
+fn hide(name: &str, values: &[String]) -> String {
+    let mut shown = name.to_string();
+    for value in values {
+        shown = shown.replace(value.as_str(), &redact(value));
     }
-    shown.push_str(&name[at.min(name.len())..]);
     shown
 }
 
@@ -266,6 +270,86 @@ mod tests {
         assert_eq!(message_for_hook(semicolon), b"s\n");
     }
 
+    /// Random names (multibyte text, separators, several keys, keys in
+    /// encoded form) never panic, and what is printed never holds a key.
+    #[test]
+    fn random_names_with_keys_never_print_them() {
+        let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
+        let secret = format!("{}{}", "Zr4nK2pQ9sVw7xYb3cDe", "5fGh1jKl6mNo8pQr0sTu");
+        let scanner = Scanner::new(
+            crate::detect::Detector::builtin(),
+            crate::allowlist::Allowlist::default(),
+        );
+        let pieces = [
+            "src",
+            "/",
+            "-",
+            "_",
+            ".",
+            " ",
+            "é",
+            "数据",
+            "上",
+            "=",
+            ":",
+            "AWS_SECRET_ACCESS_KEY=",
+            "QUtJQV",
+            "%41KIA",
+            "\\u0041",
+            "keygate",
+        ];
+        let mut state: u64 = 0x5EED_4412;
+        let mut below = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..2000 {
+            let mut name = String::new();
+            for _ in 0..below(12) {
+                match below(6) {
+                    0 => name.push_str(&id),
+                    1 => name.push_str(&secret),
+                    _ => name.push_str(pieces[below(pieces.len())]),
+                }
+            }
+            let mut report = ScanReport::default();
+            let change = BlobChange {
+                path: name.clone(),
+                old: None,
+                new: Oid::ZERO_SHA1,
+                commit: None,
+            };
+            scan_new_paths(&scanner, std::slice::from_ref(&change), &mut report);
+            scan_ref_name(&scanner, &name, &mut report);
+            // What the detectors call a credential (a key glued to other
+            // base32 text is not one) is never printed.
+            let shown = redacted(&scanner, &name);
+            let detected = scanner.detector.detect(name.as_bytes());
+            let values: Vec<&String> = detected
+                .iter()
+                .flat_map(|d| std::iter::once(&d.value).chain(d.secret.as_ref().map(|s| &s.0)))
+                .chain(report.findings.iter().flat_map(|f| f.values.iter()))
+                .collect();
+            for text in std::iter::once(&shown)
+                .chain(report.findings.iter().map(|f| &f.path))
+                .chain(report.findings.iter().map(|f| &f.fingerprint))
+            {
+                for value in &values {
+                    assert!(!text.contains(value.as_str()), "{name:?} shown as {text:?}");
+                }
+            }
+            if !detected.is_empty() {
+                assert!(!report.findings.is_empty(), "{name:?}");
+            }
+            if name.contains(&format!("/{id}/")) {
+                assert!(!report.findings.is_empty(), "{name:?}");
+            }
+            let _ = message_for_hook(name.as_bytes());
+        }
+    }
+
     #[test]
     fn a_redacted_name_keeps_the_rest_and_hides_the_value() {
         let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
@@ -274,9 +358,7 @@ mod tests {
             crate::allowlist::Allowlist::default(),
         );
         let name = format!("feature-{id}.txt");
-        let detections = scanner.detector.detect(name.as_bytes());
-        assert!(!detections.is_empty());
-        let shown = redacted_name(&name, &detections);
+        let shown = redacted(&scanner, &name);
         assert!(!shown.contains(&id), "{shown}");
         assert!(shown.starts_with("feature-AKIA"), "{shown}");
         assert!(shown.ends_with(".txt"), "{shown}");

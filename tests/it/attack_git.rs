@@ -363,6 +363,28 @@ fn issue12_4_a_file_or_directory_named_by_a_key_id_is_blocked() {
 }
 
 #[test]
+fn issue12_4_a_key_in_a_file_under_a_key_named_directory_never_prints_the_name() {
+    let t = Test::repo();
+    t.stage(&format!("{}/app.env", key_id()), env_pair());
+    let run = t.keygate(&["--staged", "--format", "json"]);
+    run.status(1).never_shows(&key_id()).never_shows(&secret());
+    let paths: Vec<String> = run
+        .findings()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(paths.contains(&"AKIA…ZAM2 (path)".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"AKIA…ZAM2/app.env".to_string()),
+        "{paths:?}"
+    );
+    t.keygate(&["--staged"])
+        .status(1)
+        .never_shows(&key_id())
+        .never_shows(&secret());
+}
+
+#[test]
 fn issue12_4_a_key_named_file_under_an_allowlisted_path_is_allowed() {
     let t = Test::repo();
     t.install_pre_commit_hook();
