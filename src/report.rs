@@ -168,8 +168,9 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
         )?,
         Audience::CommitMsg => writeln!(
             out,
-            "  1. Remove the credential from the commit message and commit again; git kept the\n     \
-             message: `git commit -e -F .git/COMMIT_EDITMSG` opens it in your editor."
+            "  1. Remove the credential from the commit message and commit again. git kept the\n     \
+             message: `git commit -e -F \"$(git rev-parse --git-path COMMIT_EDITMSG)\"`\n     \
+             opens it in your editor."
         )?,
         Audience::Push | Audience::PrePush => writeln!(
             out,
