@@ -29,8 +29,8 @@ usage() {
 install.sh: install keygate, which stops AWS credentials from entering git history.
 
 Usage:
-  install.sh [--repo PATH] [--pre-push] [--prefix DIR]   binary + pre-commit hook in a repository
-  install.sh --global [--pre-push] [--prefix DIR]        binary + pre-commit hook for every repository
+  install.sh [--repo PATH] [--pre-push] [--prefix DIR]   binary + commit hooks in a repository
+  install.sh --global [--pre-push] [--prefix DIR]        binary + commit hooks for every repository
   install.sh --server BARE_REPO [--prefix DIR]           binary + pre-receive hook in a bare repository
   install.sh --no-hook [--prefix DIR]                    binary only
   install.sh --uninstall [--repo PATH | --global | --server BARE_REPO]
@@ -40,15 +40,17 @@ copied to ~/.cargo/bin/keygate ($CARGO_HOME/bin, or DIR/bin with --prefix DIR).
 With KEYGATE_BIN=/path/to/keygate set, that binary is used where it is (no
 build, nothing copied).
 
-The hook: installed where git looks for hooks (`git rev-parse --git-path hooks`,
-so core.hooksPath is honoured), calling the binary by its absolute path. A hook
+The hooks: pre-commit (the staged changes) and commit-msg (the commit message),
+installed where git looks for hooks (`git rev-parse --git-path hooks`, so
+core.hooksPath is honoured), calling the binary by its absolute path. A hook
 already there is kept as <hook>.keygate-previous and still runs, before keygate;
-running install.sh again updates keygate's hook and keeps the kept one.
+running install.sh again updates keygate's hooks and keeps the kept ones.
 
 Options:
   --repo PATH       the repository to protect (default: the one you are in)
   --global          set core.hooksPath in your global git config to
-                    ~/.config/keygate/hooks, whose pre-commit runs keygate, and
+                    ~/.config/keygate/hooks, whose pre-commit and commit-msg
+                    run keygate, and
                     whose hooks still run each repository's own .git/hooks/<hook>.
                     If a global core.hooksPath is already set, keygate's hook is
                     added to that directory instead.
@@ -177,7 +179,12 @@ exists() {
 
 # True when $1 is keygate's own pre-push hook (not a --global forwarder).
 is_our_pre_push() {
-    is_ours "$1" && grep -qx 'keygate_hook=pre-push' "$1"
+    is_our_hook "$1" pre-push
+}
+
+# True when $1 is keygate's own hook $2 (not a --global forwarder).
+is_our_hook() {
+    is_ours "$1" && grep -qxF -- "keygate_hook=$2" "$1"
 }
 
 # Writes stdin to $1 atomically, executable.
@@ -326,6 +333,14 @@ uninstall_pre_push() {
     fi
 }
 
+# Removes keygate's commit-msg hook from directory $1, if it is there (an
+# install made before keygate had one has none).
+uninstall_commit_msg() {
+    if is_ours "$1/commit-msg" || exists "$1/commit-msg.keygate-previous"; then
+        uninstall_hook "$1" commit-msg
+    fi
+}
+
 # Installs (--pre-push) or refreshes (already there) keygate's pre-push hook
 # in directory $1; $2 as install_hook's repo_hooks.
 maybe_install_pre_push() {
@@ -394,6 +409,7 @@ if [[ $uninstall == yes ]]; then
             say "core.hooksPath is not set in your global git config: no global keygate hook to remove"
         elif is_our_global_dir "$current"; then
             uninstall_hook "$current" pre-commit
+            uninstall_commit_msg "$current"
             if is_our_pre_push "$current/pre-push" || exists "$current/pre-push.keygate-previous"; then
                 uninstall_hook "$current" pre-push
             fi
@@ -407,6 +423,7 @@ if [[ $uninstall == yes ]]; then
             note "repositories run their own .git/hooks again"
         else
             uninstall_hook "$current" pre-commit
+            uninstall_commit_msg "$current"
             uninstall_pre_push "$current"
             note "core.hooksPath ($current) is not keygate's: left set"
         fi
@@ -421,6 +438,7 @@ if [[ $uninstall == yes ]]; then
             die "$repo_top uses keygate's global hooks ($hooks_dir): remove them with install.sh --global --uninstall"
         fi
         uninstall_hook "$hooks_dir" pre-commit
+        uninstall_commit_msg "$hooks_dir"
         uninstall_pre_push "$hooks_dir"
         ;;
     esac
@@ -483,6 +501,7 @@ global)
         check_not_managed "$current"
         say "core.hooksPath is already set in your global git config to $current: adding keygate's hook there"
         install_hook "$current" pre-commit no
+        install_hook "$current" commit-msg no
         maybe_install_pre_push "$current" no
     else
         [[ -z $current ]] || ours=$current
@@ -491,9 +510,10 @@ global)
         printf '%s\n' "This directory is keygate's global hooks directory (install.sh --global)." \
             "Remove it with install.sh --global --uninstall." >"$ours/.keygate-global"
         install_hook "$ours" pre-commit yes
+        install_hook "$ours" commit-msg yes
         maybe_install_pre_push "$ours" yes
         for name in $FORWARDED_HOOKS; do
-            if is_our_pre_push "$ours/$name"; then
+            if is_our_pre_push "$ours/$name" || is_our_hook "$ours/$name" commit-msg; then
                 continue
             fi
             if exists "$ours/$name" && ! is_ours "$ours/$name"; then
@@ -535,6 +555,7 @@ server)
     check_not_managed "$hooks_dir"
     scope=$(cd -- "$repo_top" && git config --show-scope --get core.hooksPath 2>/dev/null | cut -f1) || scope=''
     install_hook "$hooks_dir" pre-commit no
+    install_hook "$hooks_dir" commit-msg no
     maybe_install_pre_push "$hooks_dir" no
     if [[ $scope == global || $scope == system ]]; then
         note "note: core.hooksPath comes from your $scope git config: this hook runs for every repository using $hooks_dir"

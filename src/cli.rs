@@ -16,6 +16,7 @@ Usage:
   keygate history [REVISION...]       every credential already in history (default: all refs);
                                       --write-baseline FILE records them for [allowlist] baseline
   keygate hook pre-commit             the pre-commit hook (what hooks/pre-commit runs)
+  keygate hook commit-msg FILE        the commit-msg hook: the message of the commit being made
   keygate hook pre-receive            the server hook: every commit a push brings (stdin as git gives it)
   keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
 
@@ -46,6 +47,7 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookName {
     PreCommit,
+    CommitMsg,
     PreReceive,
     PrePush,
 }
@@ -115,11 +117,12 @@ impl Args {
                             let name = parser.value().map_err(usage)?;
                             Command::Hook(match name.to_str() {
                                 Some("pre-commit") => HookName::PreCommit,
+                                Some("commit-msg") => HookName::CommitMsg,
                                 Some("pre-receive") => HookName::PreReceive,
                                 Some("pre-push") => HookName::PrePush,
                                 _ => {
                                     return Err(Error::Usage(format!(
-                                        "unknown hook {name:?} (expected pre-commit, pre-receive or pre-push)"
+                                        "unknown hook {name:?} (expected pre-commit, commit-msg, pre-receive or pre-push)"
                                     )))
                                 }
                             })
@@ -146,6 +149,13 @@ impl Args {
                 {
                     hook_args.push(value.to_string_lossy().into_owned());
                 }
+                // git passes commit-msg the file holding the message.
+                Value(value)
+                    if command == Some(Command::Hook(HookName::CommitMsg))
+                        && hook_args.is_empty() =>
+                {
+                    hook_args.push(value.to_string_lossy().into_owned());
+                }
                 other => return Err(usage(other.unexpected())),
             }
         }
@@ -157,6 +167,12 @@ impl Args {
             }
             Some(Command::Scan(_)) => Command::Scan(paths),
             Some(Command::History(_)) => Command::History(revisions),
+            Some(Command::Hook(HookName::CommitMsg)) if hook_args.is_empty() => {
+                return Err(Error::Usage(
+                    "hook commit-msg: no FILE given (git passes the file holding the message)"
+                        .into(),
+                ))
+            }
             Some(other) => other,
             None => return Err(Error::Usage(format!("no command given\n\n{USAGE}"))),
         };

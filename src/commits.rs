@@ -4,7 +4,9 @@
 //! Each commit's tree is compared with its parents' (merges: only what
 //! differs from every parent, like git's combined diff), descending only
 //! into subtrees whose ids differ. The result is a list of blob changes
-//! with their commit, which `blobs` then reads and scans.
+//! with their commit, which `blobs` then reads and scans. Each commit's
+//! message is scanned here, from the read that finds its tree (`names`):
+//! a message is content that lands in history too.
 
 use std::time::Instant;
 
@@ -14,6 +16,7 @@ use crate::blobs::BlobChange;
 use crate::objects::{
     EntryKind, ObjectReader, ObjectStore, ObjectsError, ReadPattern, Tree, TreeEntry,
 };
+use crate::scan::{ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
@@ -28,57 +31,74 @@ pub enum CommitsError {
 /// Below this many commits, one thread compares their trees.
 const COMMITS_PER_THREAD: usize = 64;
 
-/// The changes of `commits`, in their order, computed on all cores.
+/// The changes of `commits`, in their order, computed on all cores. The
+/// commits' messages are scanned with `scanner` on the way, their findings
+/// added to `report` in the commits' order.
 pub fn changes_of_commits(
     store: &ObjectStore,
     commits: &[Oid],
     deadline: Option<Instant>,
+    scanner: &Scanner,
+    report: &mut ScanReport,
 ) -> Result<Vec<BlobChange>, CommitsError> {
     // Newest first: packs store the newest version of a file whole and older
     // ones as deltas against it, so this order finds delta bases in the cache.
-    let walk_part = |part: &[Oid]| -> Result<Vec<BlobChange>, CommitsError> {
+    type Part = (Vec<BlobChange>, ScanReport);
+    let walk_part = |part: &[Oid]| -> Result<Part, CommitsError> {
         let mut reader = store.reader(ReadPattern::TreeWalk);
         let mut per_commit: Vec<Vec<BlobChange>> = Vec::with_capacity(part.len());
+        let mut messages: Vec<ScanReport> = Vec::new();
         for &oid in part.iter().rev() {
             if deadline.is_some_and(|d| Instant::now() > d) {
                 return Err(CommitsError::TimeBudgetExceeded);
             }
             let mut changes = Vec::new();
-            commit_changes(&mut reader, oid, &mut changes)?;
+            let mut message = ScanReport::default();
+            commit_changes(&mut reader, oid, scanner, &mut message, &mut changes)?;
             per_commit.push(changes);
+            messages.push(message);
         }
-        Ok(per_commit.into_iter().rev().flatten().collect())
+        let mut report = ScanReport::default();
+        messages.into_iter().rev().for_each(|m| report.merge(m));
+        Ok((per_commit.into_iter().rev().flatten().collect(), report))
     };
     let workers = crate::blobs::worker_count(commits.len(), COMMITS_PER_THREAD);
-    if workers == 1 {
-        return walk_part(commits);
-    }
-    let chunk = commits.len().div_ceil(workers);
-    let parts: Vec<Result<Vec<BlobChange>, CommitsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = commits
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || walk_part(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(CommitsError::WorkerPanicked)))
-            .collect()
-    });
+    let parts: Vec<Result<Part, CommitsError>> = if workers == 1 {
+        vec![walk_part(commits)]
+    } else {
+        let chunk = commits.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = commits
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || walk_part(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(Err(CommitsError::WorkerPanicked)))
+                .collect()
+        })
+    };
     let mut changes = Vec::new();
     for part in parts {
-        changes.extend(part?);
+        let (part, messages) = part?;
+        changes.extend(part);
+        report.merge(messages);
     }
     Ok(changes)
 }
 
-/// What commit `oid` adds. For a merge, only files that differ from every
-/// parent: content that one side already had is not new in the merge.
+/// What commit `oid` adds, and its message scanned. For a merge, only files
+/// that differ from every parent: content that one side already had is not
+/// new in the merge.
 fn commit_changes(
     reader: &mut ObjectReader,
     oid: Oid,
+    scanner: &Scanner,
+    report: &mut ScanReport,
     out: &mut Vec<BlobChange>,
 ) -> Result<(), CommitsError> {
-    let (tree, parents) = reader.commit_tree_and_parents(oid)?;
+    let (tree, parents, data) = reader.commit(oid)?;
+    crate::names::scan_commit_object(scanner, oid, data, report);
     let mut parent_trees = Vec::with_capacity(parents.len());
     for parent in parents {
         parent_trees.push(Some(reader.commit_tree_and_parents(parent)?.0));

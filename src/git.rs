@@ -6,14 +6,19 @@
 //! before the first commit), honouring `GIT_DIR`, `GIT_WORK_TREE` and
 //! `GIT_INDEX_FILE` as git sets them for hooks (`git commit -a` and
 //! `git commit -- PATH` run the hook with a temporary index). Only the lines a
-//! change adds count, and line numbers are those of the staged file.
+//! change adds to a file count, and line numbers are those of the staged
+//! file. Content that arrives at a path where it was not (a rename, a copy,
+//! an add) counts in full there, under that path's allowlist: renames are
+//! not paired with their source, or `git mv tests/fixtures/creds.env
+//! src/prod.env` would add no line and move an allowed key out unchecked.
+//! The names of new paths are scanned too (`names`).
 //!
 //! Cost matters here more than anywhere: the comparison only looks at object
 //! ids, so a blob is read only when its id changed.
 
 use std::path::{Path, PathBuf};
 
-use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Repository};
+use git2::{Delta, DiffOptions, ErrorCode, FileMode, Repository};
 
 use crate::blobs::{scan_changes, BlobChange, ReadLimits};
 use crate::objects::{ObjectStore, ObjectsError};
@@ -101,12 +106,14 @@ pub fn scan_staged(
         max_blob_bytes,
         deadline: None,
     };
+    crate::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }
 
 /// The files whose staged content differs from `HEAD`, with their old blob
-/// when the file existed before (renames paired with their source).
+/// when the same path existed before. No rename detection: a renamed or
+/// copied file is new at its new path.
 fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
     if let Some(changes) = crate::index_fast::modified_in_place(repo) {
         return Ok(changes);
@@ -123,16 +130,9 @@ fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
         .ignore_submodules(true)
         .skip_binary_check(true)
         .context_lines(0);
-    let mut diff = repo
+    let diff = repo
         .diff_tree_to_index(head_tree.as_ref(), Some(&index), Some(&mut options))
         .map_err(GitError::DiffFailed)?;
-    let has = |status: Delta| diff.deltas().any(|d| d.status() == status);
-    if has(Delta::Added) && has(Delta::Deleted) {
-        let mut find = DiffFindOptions::new();
-        find.renames(true).copies(false);
-        diff.find_similar(Some(&mut find))
-            .map_err(GitError::DiffFailed)?;
-    }
     let mut files = Vec::new();
     for delta in diff.deltas() {
         let new = delta.new_file();
@@ -147,10 +147,10 @@ fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
         let old = delta.old_file();
         let old = (!old.id().is_zero()
             && old.mode() != FileMode::Commit
-            && delta.status() != Delta::Added)
-            .then(|| old.id());
+            && matches!(delta.status(), Delta::Modified | Delta::Typechange))
+        .then(|| old.id());
         if old == Some(new.id()) {
-            continue; // mode-only change or exact rename: nothing new
+            continue; // mode-only change at the same path: nothing new
         }
         files.push(BlobChange {
             path: String::from_utf8_lossy(new.path_bytes().unwrap_or_default()).into_owned(),

@@ -104,21 +104,27 @@ pub fn scan_history(
     // clean blob arriving at such a path is scanned there too.
     let mut clean: HashSet<Oid> = HashSet::new();
     for round in commits.chunks(COMMITS_PER_ROUND) {
-        let mut changes = changes_of_commits(&store, round, limits.deadline)?;
+        let mut changes = changes_of_commits(&store, round, limits.deadline, scanner, report)?;
+        crate::names::scan_new_paths(scanner, &changes, report);
         changes.retain(|change| !clean.contains(&change.new) || is_credential_file(&change.path));
         clean.extend(scan_changes(scanner, &store, &changes, limits, report));
         PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
     }
     progress.stop();
-    describe_findings(repo, &mut report.findings);
+    if revisions.is_empty() {
+        crate::names::scan_refs(scanner, repo, report);
+    }
+    describe_findings(scanner, repo, &mut report.findings);
     report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));
     Ok(stats)
 }
 
 /// Author, date and "still in the tree" for each finding.
-fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
+fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Finding]) {
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
     let mut commits: HashMap<String, (String, String)> = HashMap::new();
+    // For findings in a path's name: every path at HEAD, listed once if needed.
+    let mut head_paths: Option<Vec<String>> = None;
     for finding in findings.iter_mut() {
         if let Some(id) = &finding.commit {
             let (author, date) = commits
@@ -128,12 +134,14 @@ fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
                         .and_then(|oid| repo.find_commit(oid))
                         .map(|c| {
                             let author = c.author();
+                            let name = format!(
+                                "{} <{}>",
+                                String::from_utf8_lossy(author.name_bytes()),
+                                String::from_utf8_lossy(author.email_bytes())
+                            );
                             (
-                                format!(
-                                    "{} <{}>",
-                                    String::from_utf8_lossy(author.name_bytes()),
-                                    String::from_utf8_lossy(author.email_bytes())
-                                ),
+                                // A key in a name is reported, never printed.
+                                crate::names::redacted(scanner, &name),
                                 civil_date(author.when().seconds()),
                             )
                         })
@@ -142,6 +150,20 @@ fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
                 .clone();
             finding.author = Some(author);
             finding.date = Some(date);
+        }
+        if crate::names::is_in_a_ref(&finding.path) {
+            finding.in_tree_now = Some(true); // read from the refs as they are now
+            continue;
+        }
+        if crate::names::is_in_a_path(&finding.path) {
+            let paths = head_paths.get_or_insert_with(|| all_paths(head_tree.as_ref()));
+            finding.in_tree_now = Some(paths.iter().any(|path| {
+                finding
+                    .values
+                    .iter()
+                    .all(|v| contains(path.as_bytes(), v.as_bytes()))
+            }));
+            continue;
         }
         finding.in_tree_now = Some(head_tree.as_ref().is_some_and(|tree| {
             tree.get_path(std::path::Path::new(&finding.path))
@@ -155,6 +177,21 @@ fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
                 })
         }));
     }
+}
+
+/// Every path in `tree` (directories included), for findings in names.
+fn all_paths(tree: Option<&git2::Tree<'_>>) -> Vec<String> {
+    let mut paths = Vec::new();
+    if let Some(tree) = tree {
+        let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            paths.push(format!(
+                "{dir}{}",
+                String::from_utf8_lossy(entry.name_bytes())
+            ));
+            git2::TreeWalkResult::Ok
+        });
+    }
+    paths
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

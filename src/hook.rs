@@ -1,8 +1,9 @@
 //! The git hook modes: the same engine as the commands, with the inputs a
 //! hook gets from git and the wording it needs.
 //!
-//! `pre-commit` scans the index; `pre-receive` and `pre-push` scan the
-//! commits a push brings (`push`). The server takes its config only from the
+//! `pre-commit` scans the index; `commit-msg` the message of the commit
+//! being made (the file git passes it); `pre-receive` and `pre-push` scan
+//! the commits a push brings (`push`), their messages included. The server takes its config only from the
 //! server (`--config`, or `keygate.config` in the repository's git config),
 //! never from the pushed content: a `.keygate.toml` inside a push must not
 //! loosen the gate.
@@ -34,9 +35,31 @@ pub fn run_hook(
 ) -> Result<Outcome, Error> {
     match name {
         HookName::PreCommit => run_staged(args, Audience::PreCommit, out, err),
+        HookName::CommitMsg => run_commit_msg(args, out, err),
         HookName::PreReceive => run_push_hook(args, Side::Server, out, err),
         HookName::PrePush => run_push_hook(args, Side::Client, out, err),
     }
+}
+
+/// `commit-msg FILE`: the message git is about to record, with the
+/// repository's config (allowlist, own keys) like the pre-commit hook.
+fn run_commit_msg(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
+    let repo = git::open_repository()?;
+    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let scanner = crate::build_scanner(args, &root)?;
+    let mut report = ScanReport::default();
+    // The CLI refuses commit-msg without its FILE argument.
+    let file = PathBuf::from(args.hook_args.first().cloned().unwrap_or_default());
+    match std::fs::read(&file) {
+        Ok(bytes) => crate::names::scan_commit_message(
+            &scanner,
+            None,
+            crate::names::message_for_hook(&bytes),
+            &mut report,
+        ),
+        Err(error) => report.problem(file.display().to_string(), error),
+    }
+    finish(args, Audience::CommitMsg, &report, out, err)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

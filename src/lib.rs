@@ -21,6 +21,7 @@ pub mod history;
 pub mod hook;
 pub mod index_fast;
 pub mod local_keys;
+pub mod names;
 pub mod objects;
 pub mod push;
 pub mod report;

@@ -27,6 +27,8 @@ pub enum Format {
 pub enum Audience {
     Scan,
     PreCommit,
+    /// The `commit-msg` hook: the message of the commit being made.
+    CommitMsg,
     /// Server side: the push is rejected.
     Push,
     /// Client side: the push is stopped before anything is sent.
@@ -66,6 +68,10 @@ fn write_text(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
         Audience::PreCommit => writeln!(
             out,
             "keygate: commit blocked: {count} AWS {noun} in the staged changes\n"
+        )?,
+        Audience::CommitMsg => writeln!(
+            out,
+            "keygate: commit blocked: {count} AWS {noun} in the commit message\n"
         )?,
         Audience::Push => writeln!(
             out,
@@ -160,10 +166,17 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
             "  1. Remove the credential from the staged file(s), then `git add` them again. Load it\n     \
              from the environment, an AWS profile outside the repository, or a secrets manager."
         )?,
+        Audience::CommitMsg => writeln!(
+            out,
+            "  1. Remove the credential from the commit message and commit again. git kept the\n     \
+             message: `git commit -e -F \"$(git rev-parse --git-path COMMIT_EDITMSG)\"`\n     \
+             opens it in your editor."
+        )?,
         Audience::Push | Audience::PrePush => writeln!(
             out,
-            "  1. Remove the credential from every commit that adds it (`git rebase -i`, or\n     \
-             `git filter-repo` for older commits), then push again."
+            "  1. Remove the credential from every commit that adds it, in a file, a commit\n     \
+             message (`reword`) or a name (`git rebase -i`, or `git filter-repo` for older\n     \
+             commits), then push again."
         )?,
         Audience::History => writeln!(
             out,
