@@ -320,17 +320,7 @@ impl Detector {
     /// only made where a trigger literal says they may pay.
     pub fn detect(&self, input: &[u8]) -> Vec<Detection> {
         let mut found = self.detect_plain(input);
-        let mut hits: Vec<usize> = self
-            .triggers
-            .iter()
-            .flat_map(|t| t.find_iter(input).map(|m| m.start()))
-            .chain(
-                self.keyword_triggers
-                    .iter()
-                    .flat_map(|k| k.find_iter(input)),
-            )
-            .collect();
-        hits.sort_unstable();
+        let hits = self.trigger_hits(input);
         if hits.is_empty() && !starts_with_utf16_bom(input) {
             return found;
         }
@@ -381,6 +371,47 @@ impl Detector {
         }
         found.sort_by_key(|d| (d.span.start, d.location));
         found
+    }
+
+    /// Where a `decode` trigger starts in `input`, sorted.
+    fn trigger_hits(&self, input: &[u8]) -> Vec<usize> {
+        let mut hits: Vec<usize> = self
+            .triggers
+            .iter()
+            .flat_map(|t| t.find_iter(input).map(|m| m.start()))
+            .chain(
+                self.keyword_triggers
+                    .iter()
+                    .flat_map(|k| k.find_iter(input)),
+            )
+            .collect();
+        hits.sort_unstable();
+        hits
+    }
+
+    /// The byte ranges of `input` that give away a credential `detect`
+    /// finds: each value found as it is, and the whole encoded region of
+    /// every decoded view with a finding in it (which `detect` places at an
+    /// offset, not a range). For hiding credentials in text (`error::scrub`):
+    /// the same triggers, views and rules as `detect`, so the two cannot
+    /// disagree; a region may hide more than the credential.
+    pub fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
+        let spans = |detections: Vec<Detection>| {
+            detections
+                .into_iter()
+                .flat_map(|d| std::iter::once(d.span).chain(d.secret.map(|(_, _, span)| span)))
+        };
+        let mut regions: Vec<Range<usize>> = spans(self.detect_plain(input)).collect();
+        let hits = self.trigger_hits(input);
+        if !hits.is_empty() || starts_with_utf16_bom(input) {
+            for view in decode::decoded_views(input, &hits).views {
+                if !self.detect_plain(&view.bytes).is_empty() {
+                    regions.push(view.origin);
+                }
+            }
+        }
+        regions.retain(|r| !r.is_empty());
+        regions
     }
 
     /// Detections in the bytes as they are.
@@ -825,7 +856,7 @@ fn bounded(input: &[u8], span: &Range<usize>, boundary: Boundary) -> bool {
 }
 
 /// Runs of exactly `len` base64 characters (not part of a longer run) in `region`.
-fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
+pub fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let mut i = region.start;
     while i < region.end {
