@@ -26,11 +26,15 @@ pub const INLINE_MARKER: &[u8] = b"keygate:allow";
 /// At most this many allowlist regexes, and this many bytes of them in all:
 /// every run compiles them, so their cost must stay small whatever the
 /// config holds.
-pub const MAX_REGEXES: usize = 10_000;
-pub const MAX_REGEX_BYTES: usize = 256 << 10;
+pub const MAX_REGEXES: usize = 2_000;
+pub const MAX_REGEX_BYTES: usize = 64 << 10;
+/// At most this many allowlist paths: globs are compiled (many of them into
+/// one regex set) on every run.
+pub const MAX_PATHS: usize = 1_000;
+pub const MAX_PATH_BYTES: usize = 64 << 10;
 /// The compiled size of all allowlist regexes together (the regex crate's
 /// `size_limit`, over one `RegexSet`).
-pub const MAX_COMPILED_REGEX_BYTES: usize = 16 << 20;
+pub const MAX_COMPILED_REGEX_BYTES: usize = 8 << 20;
 /// The lazy DFA's cache for the set.
 const REGEX_DFA_BYTES: usize = 4 << 20;
 
@@ -86,8 +90,9 @@ impl UserRegexes {
         if patterns.is_empty() {
             return Ok(UserRegexes::default());
         }
-        let too_many = |problem: String| ConfigError::RegexesTooLarge {
+        let too_many = |problem: String| ConfigError::ListTooLarge {
             path: source.to_path_buf(),
+            list: "allowlist.regexes",
             problem,
         };
         if patterns.len() > MAX_REGEXES {
@@ -190,6 +195,18 @@ impl Allowlist {
     /// Compiles the config's `[allowlist]`, naming the bad entry on error.
     pub fn from_config(config: &Config) -> Result<Allowlist, ConfigError> {
         let source = config.source_name();
+        let glob_bytes: usize = config.allowlist.paths.iter().map(String::len).sum();
+        if config.allowlist.paths.len() > MAX_PATHS || glob_bytes > MAX_PATH_BYTES {
+            return Err(ConfigError::ListTooLarge {
+                path: source,
+                list: "allowlist.paths",
+                problem: format!(
+                    "{} globs of {glob_bytes} bytes, over the limit of {MAX_PATHS} globs and {} KiB",
+                    config.allowlist.paths.len(),
+                    MAX_PATH_BYTES >> 10
+                ),
+            });
+        }
         let mut globs = GlobSetBuilder::new();
         let mut each = Vec::with_capacity(config.allowlist.paths.len());
         for (index, pattern) in config.allowlist.paths.iter().enumerate() {
@@ -206,10 +223,12 @@ impl Allowlist {
             each.push(glob.clone());
             globs.add(glob);
         }
-        let paths = globs.build().map_err(|e| ConfigError::GlobInvalid {
+        // Each glob is valid (built above): what fails here is their size
+        // together.
+        let paths = globs.build().map_err(|e| ConfigError::ListTooLarge {
             path: source.clone(),
-            index: 0,
-            message: e.to_string(),
+            list: "allowlist.paths",
+            problem: format!("the globs are too large together ({e})"),
         })?;
         let regexes = UserRegexes::compile(&config.allowlist.regexes, &source)?;
         let mut fingerprints: HashSet<String> =

@@ -49,8 +49,12 @@ pub enum ConfigError {
     },
     #[error("{path}: detect.disable: no built-in rule `{id}`")]
     DisabledRuleUnknown { path: PathBuf, id: String },
-    #[error("{path}: allowlist.regexes: {problem}")]
-    RegexesTooLarge { path: PathBuf, problem: String },
+    #[error("{path}: {list}: {problem}")]
+    ListTooLarge {
+        path: PathBuf,
+        list: &'static str,
+        problem: String,
+    },
     #[error("{path}: rules: {count} custom rules, over the limit of {limit}")]
     TooManyRules {
         path: PathBuf,

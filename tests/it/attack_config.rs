@@ -457,6 +457,27 @@ fn issue12_11_a_thousand_allowlist_regexes_are_fast_and_huge_ones_are_refused() 
     assert!(started.elapsed() < Duration::from_secs(8), "{run:?}");
 }
 
+#[test]
+fn issue12_11_huge_glob_lists_are_refused_quickly_naming_the_list() {
+    let test = Test::dir();
+    test.write("a.txt", "clean\n");
+    let many: Vec<String> = (0..5000).map(|i| format!("\"d{i}*x/**\"")).collect();
+    let one_huge = (0..60_000)
+        .map(|i| format!("d{i}*x"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for config in [
+        format!("[allowlist]\npaths = [{}]\n", many.join(", ")),
+        format!("[allowlist]\npaths = [\"{{{one_huge}}}/**\"]\n"),
+    ] {
+        test.write(".keygate.toml", &config);
+        let started = Instant::now();
+        let run = test.keygate(&["scan", "a.txt"]);
+        run.status(2).stderr_has("allowlist.paths");
+        assert!(started.elapsed() < Duration::from_secs(5), "{run:?}");
+    }
+}
+
 // ---------------------------------------------------------------- item 15
 
 #[test]
