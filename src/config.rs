@@ -174,8 +174,9 @@ pub struct DetectConfig {
     /// Built-in rule ids to turn off.
     #[serde(default)]
     pub disable: Vec<String>,
-    /// Look for the exact values of the user's own keys (`~/.aws/credentials`,
-    /// `AWS_SHARED_CREDENTIALS_FILE`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+    /// Look for the exact values of the user's own keys (`~/.aws/credentials`
+    /// or `AWS_SHARED_CREDENTIALS_FILE`, `~/.aws/config` or `AWS_CONFIG_FILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`).
     #[serde(default = "yes")]
     pub own_keys: bool,
 }

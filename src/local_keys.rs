@@ -2,7 +2,8 @@
 //! values are found in staged content whatever surrounds them.
 //!
 //! Sources: the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else
-//! `~/.aws/credentials`) and the `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+//! `~/.aws/credentials`), the config file (`AWS_CONFIG_FILE`, else
+//! `~/.aws/config`), and the `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
 //! and `AWS_SESSION_TOKEN` environment variables. The values live in memory
 //! for the run: never printed, never written, never sent anywhere. A missing
 //! file just means there is nothing to look for; a file that is there but
@@ -65,7 +66,7 @@ pub fn local_keys() -> OwnKeys {
             )),
         }
     }
-    if let Some(path) = credentials_file() {
+    for path in key_files() {
         match crate::config::read_regular_file(&path, MAX_CREDENTIALS_BYTES) {
             Ok(bytes) => {
                 let (values, warnings) = parse_credentials(&bytes, &path);
@@ -74,7 +75,7 @@ pub fn local_keys() -> OwnKeys {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => keys.warnings.push(format!(
-                "{}: cannot read your AWS credentials file ({e}): your own keys in it are \
+                "{}: cannot read this AWS credentials file ({e}): your own keys in it are \
                  not looked for",
                 path.display()
             )),
@@ -87,11 +88,21 @@ pub fn local_keys() -> OwnKeys {
     keys
 }
 
-fn credentials_file() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
-        return Some(PathBuf::from(path));
-    }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".aws").join("credentials"))
+/// The files the AWS CLI takes keys from: the shared credentials file and
+/// the config file (a profile there may hold keys too).
+fn key_files() -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".aws"));
+    [
+        ("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        ("AWS_CONFIG_FILE", "config"),
+    ]
+    .into_iter()
+    .filter_map(|(variable, name)| {
+        std::env::var_os(variable)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|dir| dir.join(name)))
+    })
+    .collect()
 }
 
 /// The key values of an ini-style credentials file, and a warning for each

@@ -354,6 +354,22 @@ fn issue12_9_unparseable_credentials_file_is_a_warning_not_silence() {
         .output_has(".aws/credentials");
 }
 
+#[test]
+fn issue12_9_keys_in_the_aws_config_file_are_own_keys_too() {
+    let test = hooked_repo_with_config("[allowlist]\n");
+    test.write(
+        ".aws/config",
+        format!(
+            "[profile ci]\nregion = eu-west-1\naws_secret_access_key = {}\n",
+            secret()
+        ),
+    );
+    test.stage("notes.txt", format!("blob=q{}z\n", secret()));
+    let run = test.commit("glued secret");
+    assert_blocked(&test, &run, 1);
+    run.never_shows(&secret());
+}
+
 // ---------------------------------------------------------------- item 11
 
 fn mkfifo(path: &std::path::Path) {
