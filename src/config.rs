@@ -286,15 +286,7 @@ impl Config {
                 "not UTF-8 text",
             ))
         })?;
-        let config = Config::parse(&text, path)?;
-        if config.rules.len() > MAX_CUSTOM_RULES {
-            return Err(ConfigError::TooManyRules {
-                path: path.to_path_buf(),
-                count: config.rules.len(),
-                limit: MAX_CUSTOM_RULES,
-            });
-        }
-        Ok(config)
+        Config::parse(&text, path)
     }
 
     /// Parses config text; `path` is only used in errors.
@@ -335,18 +327,22 @@ impl Config {
     /// every run so that nobody ships one by accident. (The allowlist's own
     /// are in `Allowlist::warnings`.)
     pub fn warnings(&self) -> Vec<String> {
-        let every_rule_off = crate::rules::RULES
-            .iter()
-            .all(|r| self.detect.disable.iter().any(|d| d == r.id));
-        if every_rule_off {
+        let off = |id: &str| self.detect.disable.iter().any(|d| d == id);
+        let source = self.source_name();
+        let source = source.display();
+        if crate::rules::RULES.iter().all(|r| off(r.id)) {
             vec![format!(
-                "{}: detect.disable turns off every built-in rule: no AWS key is looked for{}",
-                self.source_name().display(),
+                "{source}: detect.disable turns off every built-in rule: no AWS key is looked for{}",
                 if self.rules.is_empty() {
                     ""
                 } else {
                     " (only the custom [[rules]] run)"
                 }
+            )]
+        } else if off("aws-access-key-id") && off("aws-secret-access-key") {
+            vec![format!(
+                "{source}: detect.disable turns off aws-access-key-id and aws-secret-access-key: \
+                 no AWS access key is looked for"
             )]
         } else {
             Vec::new()

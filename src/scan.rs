@@ -175,6 +175,13 @@ impl Scanner {
     /// when `own_keys` is on, and the allowlist.
     pub fn from_config(config: &Config, own_keys: &[String]) -> Result<Scanner, ConfigError> {
         let source = config.source_name();
+        if config.rules.len() > crate::config::MAX_CUSTOM_RULES {
+            return Err(ConfigError::TooManyRules {
+                path: source,
+                count: config.rules.len(),
+                limit: crate::config::MAX_CUSTOM_RULES,
+            });
+        }
         for id in &config.detect.disable {
             if !RULES.iter().any(|r| r.id == id) {
                 return Err(ConfigError::DisabledRuleUnknown {

@@ -173,6 +173,10 @@ fn issue12_7_configs_that_allow_everything_say_so_on_every_run() {
             &format!("[detect]\ndisable = [{all_rules}]\nown_keys = false\n"),
             "detect.disable",
         ),
+        (
+            "[detect]\ndisable = [\"aws-secret-access-key\", \"aws-access-key-id\"]\n",
+            "detect.disable",
+        ),
     ];
     for (config, entry) in everything {
         test.write(".keygate.toml", config);
@@ -492,6 +496,23 @@ fn issue12_11_huge_glob_lists_are_refused_quickly_naming_the_list() {
         run.status(2).stderr_has("allowlist.paths");
         assert!(started.elapsed() < Duration::from_secs(5), "{run:?}");
     }
+}
+
+#[test]
+fn issue12_11_too_many_custom_rules_are_refused() {
+    let test = Test::dir();
+    test.write("a.txt", "clean\n");
+    let rule = |i: usize| {
+        format!(
+            "[[rules]]\nid = \"r{i}\"\nregex = \"tok{i}_[a-z]{{8}}\"\nkeywords = [\"tok{i}_\"]\n"
+        )
+    };
+    test.write(".keygate.toml", (0..64).map(rule).collect::<String>());
+    test.keygate(&["scan", "a.txt"]).status(0);
+    test.write(".keygate.toml", (0..65).map(rule).collect::<String>());
+    test.keygate(&["scan", "a.txt"])
+        .status(2)
+        .stderr_has(".keygate.toml: rules: 65 custom rules, over the limit of 64");
 }
 
 // ---------------------------------------------------------------- item 15
