@@ -131,7 +131,7 @@ fn parse_credentials(bytes: &[u8], path: &Path) -> (Vec<String>, Vec<String>) {
             None => "has no `=` or `:` before its value",
             Some(at) => match std::str::from_utf8(line[at + 1..].trim_ascii()) {
                 Ok(value) => {
-                    values.push(value.to_string());
+                    values.extend(meant_values(value));
                     continue;
                 }
                 Err(_) => "has a value that is not UTF-8 text",
@@ -144,6 +144,25 @@ fn parse_credentials(bytes: &[u8], path: &Path) -> (Vec<String>, Vec<String>) {
         ));
     }
     (values, warnings)
+}
+
+/// A setting's value as written, and what the user meant by it where the
+/// file wraps it (quotes, a trailing comment): the CLI would take those
+/// literally, but the key they hold is still the user's own.
+fn meant_values(value: &str) -> Vec<String> {
+    let mut meant = vec![value.to_string()];
+    let unquoted = ['"', '\'']
+        .iter()
+        .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)));
+    if let Some(inner) = unquoted {
+        meant.push(inner.trim().to_string());
+    }
+    if let Some(first) = value.split_ascii_whitespace().next() {
+        if first != value {
+            meant.push(first.to_string());
+        }
+    }
+    meant
 }
 
 #[cfg(test)]
@@ -169,13 +188,19 @@ mod tests {
         text.extend(b"\tAWS_ACCESS_KEY_ID\t:\tID-VALUE-0123456789\r\n");
         text.extend(b"aws_secret_access_key:SECRET-VALUE-0123456789\n");
         text.extend(b"[other]\naws_session_token =  TOKEN-VALUE-0123456789  \n");
+        text.extend(b"aws_access_key_id = \"QUOTED-VALUE-0123456789\"\n");
+        text.extend(b"aws_secret_access_key = COMMENTED-VALUE-0123456789 # prod\n");
         let (values, warnings) = parse_credentials(&text, Path::new("c"));
         assert_eq!(
             values,
             vec![
                 "ID-VALUE-0123456789",
                 "SECRET-VALUE-0123456789",
-                "TOKEN-VALUE-0123456789"
+                "TOKEN-VALUE-0123456789",
+                "\"QUOTED-VALUE-0123456789\"",
+                "QUOTED-VALUE-0123456789",
+                "COMMENTED-VALUE-0123456789 # prod",
+                "COMMENTED-VALUE-0123456789",
             ]
         );
         assert!(warnings.is_empty(), "{warnings:?}");
