@@ -54,7 +54,7 @@ pub enum AllowReason {
 impl AllowReason {
     fn describe(self) -> &'static str {
         match self {
-            AllowReason::DocumentationExample => "an AWS documentation example",
+            AllowReason::DocumentationExample => "as an AWS documentation example",
             AllowReason::InlineMarker => "by the keygate:allow marker on its line",
             AllowReason::Path => "by an allowlist path",
             AllowReason::Regex => "by an allowlist regex",
@@ -292,21 +292,23 @@ impl Allowlist {
         }
         if let Some(set) = &self.regexes.set {
             for (kind, values) in sample_values() {
-                let mut common: Option<Vec<usize>> = None;
+                // Which entries match every sample; whether each sample
+                // is matched by some entry.
+                let mut common = vec![true; set.len()];
                 let mut all = true;
                 for value in &values {
-                    let matched: Vec<usize> = set.matches(value.as_bytes()).into_iter().collect();
-                    all &= !matched.is_empty();
-                    common = Some(match common {
-                        None => matched,
-                        Some(c) => c.into_iter().filter(|i| matched.contains(i)).collect(),
-                    });
+                    let matched = set.matches(value.as_bytes());
+                    all &= matched.matched_any();
+                    for (i, c) in common.iter_mut().enumerate() {
+                        *c &= matched.matched(i);
+                    }
                 }
                 if !all {
                     continue;
                 }
                 let entry = common
-                    .and_then(|c| c.first().copied())
+                    .iter()
+                    .position(|&c| c)
                     .map_or("allowlist.regexes (together)".to_string(), |i| {
                         format!("allowlist.regexes[{i}]")
                     });
@@ -364,9 +366,8 @@ impl Allowlist {
                 value: secret,
                 secret: None,
                 evidence: format!(
-                    "40-character secret access key {} lines from an access key ID; the ID is \
-                     allowed ({}), which does not allow the secret",
-                    secret_location.line.abs_diff(detection.location.line),
+                    "40-character secret access key next to an access key ID; the ID is \
+                     allowed {}, which does not allow the secret",
                     reason.describe()
                 ),
                 confidence: Confidence::High,
@@ -376,7 +377,7 @@ impl Allowlist {
                 kind: CredentialKind::AccessKeyId,
                 secret: None,
                 evidence: format!(
-                    "{}; its secret is allowed ({}), which does not allow the key ID",
+                    "{}; its secret is allowed {}, which does not allow the key ID",
                     crate::detect::key_id_description(&detection.value),
                     reason.describe()
                 ),
