@@ -124,6 +124,12 @@ pub struct Detector {
     prefilter: AhoCorasick,
     /// Prefilter pattern index → rule index.
     literal_rule: Vec<usize>,
+    /// The literals of exact rules (the user's own keys, custom rules),
+    /// searched on their own with every overlapping match: in the shared
+    /// prefilter a built-in literal at the same place (`AKIA` at the start
+    /// of the user's own `x<ID>y`) or overlapping it would shadow them.
+    exact_prefilter: Option<AhoCorasick>,
+    exact_literal_rule: Vec<usize>,
     rules: Vec<CompiledRule>,
     /// Literals that mention AWS, for generic `secret` names.
     aws_hint: AhoCorasick,
@@ -223,6 +229,8 @@ impl Detector {
     pub fn new(specs: Vec<RuleSpec>) -> Result<Detector, DetectError> {
         let mut literals = Vec::new();
         let mut literal_rule = Vec::new();
+        let mut exact_literals = Vec::new();
+        let mut exact_literal_rule = Vec::new();
         let mut rules = Vec::new();
         for (index, spec) in specs.into_iter().enumerate() {
             if spec.literals.iter().all(|l| l.is_empty()) {
@@ -240,8 +248,13 @@ impl Detector {
                 forms.sort();
                 forms.dedup();
                 for form in forms {
-                    literals.push(form);
-                    literal_rule.push(index);
+                    if spec.confirmation == Confirmation::Exact {
+                        exact_literals.push(form);
+                        exact_literal_rule.push(index);
+                    } else {
+                        literals.push(form);
+                        literal_rule.push(index);
+                    }
                 }
             }
             rules.push(CompiledRule {
@@ -265,6 +278,15 @@ impl Detector {
             .match_kind(MatchKind::LeftmostFirst)
             .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&literals)?;
+        let exact_prefilter = if exact_literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&exact_literals)?,
+            )
+        };
         let aws_hint = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(["aws", "amazon", "s3", "akia", "asia"])?;
@@ -300,6 +322,8 @@ impl Detector {
         Ok(Detector {
             prefilter,
             literal_rule,
+            exact_prefilter,
+            exact_literal_rule,
             rules,
             aws_hint,
             triggers,
@@ -311,6 +335,10 @@ impl Detector {
     /// that lets callers skip work (line diffs, attribution) for clean input.
     pub fn has_candidate(&self, input: &[u8]) -> bool {
         self.prefilter.is_match(input)
+            || self
+                .exact_prefilter
+                .as_ref()
+                .is_some_and(|p| p.is_match(input))
             || self.triggers.iter().any(|t| t.is_match(input))
             || starts_with_utf16_bom(input)
     }
@@ -320,17 +348,7 @@ impl Detector {
     /// only made where a trigger literal says they may pay.
     pub fn detect(&self, input: &[u8]) -> Vec<Detection> {
         let mut found = self.detect_plain(input);
-        let mut hits: Vec<usize> = self
-            .triggers
-            .iter()
-            .flat_map(|t| t.find_iter(input).map(|m| m.start()))
-            .chain(
-                self.keyword_triggers
-                    .iter()
-                    .flat_map(|k| k.find_iter(input)),
-            )
-            .collect();
-        hits.sort_unstable();
+        let hits = self.trigger_hits(input);
         if hits.is_empty() && !starts_with_utf16_bom(input) {
             return found;
         }
@@ -383,18 +401,72 @@ impl Detector {
         found
     }
 
+    /// Where a `decode` trigger starts in `input`, sorted.
+    fn trigger_hits(&self, input: &[u8]) -> Vec<usize> {
+        let mut hits: Vec<usize> = self
+            .triggers
+            .iter()
+            .flat_map(|t| t.find_iter(input).map(|m| m.start()))
+            .chain(
+                self.keyword_triggers
+                    .iter()
+                    .flat_map(|k| k.find_iter(input)),
+            )
+            .collect();
+        hits.sort_unstable();
+        hits
+    }
+
+    /// The byte ranges of `input` that give away a credential `detect`
+    /// finds: each value found as it is, and the whole encoded region of
+    /// every decoded view with a finding in it (which `detect` places at an
+    /// offset, not a range). For hiding credentials in text (`error::scrub`):
+    /// the same triggers, views and rules as `detect`, so the two cannot
+    /// disagree; a region may hide more than the credential.
+    pub fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
+        let spans = |detections: Vec<Detection>| {
+            detections
+                .into_iter()
+                .flat_map(|d| std::iter::once(d.span).chain(d.secret.map(|(_, _, span)| span)))
+        };
+        let mut regions: Vec<Range<usize>> = spans(self.detect_plain(input)).collect();
+        let hits = self.trigger_hits(input);
+        if !hits.is_empty() || starts_with_utf16_bom(input) {
+            for view in decode::decoded_views(input, &hits).views {
+                if !self.detect_plain(&view.bytes).is_empty() {
+                    regions.push(view.origin);
+                }
+            }
+        }
+        regions.retain(|r| !r.is_empty());
+        regions
+    }
+
     /// Detections in the bytes as they are.
     fn detect_plain(&self, input: &[u8]) -> Vec<Detection> {
         // Windows per rule, from prefilter hits.
         let mut windows: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.rules.len()];
-        for hit in self.prefilter.find_iter(input) {
-            let rule = self.literal_rule[hit.pattern().as_usize()];
-            let window = window_around(input, hit.start(), hit.end());
-            let list = &mut windows[rule];
-            match list.last_mut() {
-                Some(last) if window.start <= last.end => last.end = last.end.max(window.end),
-                _ => list.push(window),
-            }
+        let shared = self
+            .prefilter
+            .find_iter(input)
+            .map(|hit| (self.literal_rule[hit.pattern().as_usize()], hit));
+        let exact = self.exact_prefilter.iter().flat_map(|p| {
+            p.find_overlapping_iter(input)
+                .map(|hit| (self.exact_literal_rule[hit.pattern().as_usize()], hit))
+        });
+        for (rule, hit) in shared.chain(exact) {
+            windows[rule].push(window_around(input, hit.start(), hit.end()));
+        }
+        for list in &mut windows {
+            // Overlapping matches come ordered by their end, not their start.
+            list.sort_unstable_by_key(|w| w.start);
+            list.dedup_by(|next, last| {
+                let overlaps = next.start <= last.end;
+                if overlaps {
+                    last.end = last.end.max(next.end);
+                }
+                overlaps
+            });
         }
         if windows.iter().all(|w| w.is_empty()) {
             return Vec::new();
@@ -825,7 +897,7 @@ fn bounded(input: &[u8], span: &Range<usize>, boundary: Boundary) -> bool {
 }
 
 /// Runs of exactly `len` base64 characters (not part of a longer run) in `region`.
-fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
+pub fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let mut i = region.start;
     while i < region.end {

@@ -89,7 +89,7 @@ fn run_push_hook(
             };
             // A server has no "own" keys: the pusher's are not on it.
             let updates = push::parse_pre_receive(&input)?;
-            (config, updates, Known::AllRefs, Vec::new())
+            (config, updates, Known::AllRefs, Default::default())
         }
         Side::Client => {
             let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
@@ -99,7 +99,9 @@ fn run_push_hook(
             (config, updates, Known::RemoteTips, own_keys)
         }
     };
-    let scanner = Scanner::from_config(&config, &own_keys)?;
+    let own_keys: crate::local_keys::OwnKeys = own_keys;
+    let scanner = Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
+    scanner.write_warnings(err)?;
     let deadline = (side == Side::Server)
         .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
     let limits = ReadLimits {

@@ -81,7 +81,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
         }
         Command::Scan(paths) => {
             let cwd = std::env::current_dir().unwrap_or_default();
-            let scanner = build_scanner(args, &cwd)?;
+            let scanner = build_scanner(args, &cwd, err)?;
             let mut report = ScanReport::default();
             fs::scan_paths(&scanner, paths, args.max_file_size, &mut report);
             finish(args, Audience::Scan, &report, out, err)
@@ -101,7 +101,7 @@ pub fn run_staged(
 ) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
     let root = git::work_tree(&repo)?.to_path_buf();
-    let scanner = build_scanner(args, &root)?;
+    let scanner = build_scanner(args, &root, err)?;
     let mut report = ScanReport::default();
     git::scan_staged(&scanner, &repo, args.max_file_size, &mut report)?;
     finish(args, audience, &report, out, err)
@@ -116,7 +116,7 @@ fn run_history(
 ) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
-    let scanner = build_scanner(args, &root)?;
+    let scanner = build_scanner(args, &root, err)?;
     let limits = crate::blobs::ReadLimits {
         max_blob_bytes: args.max_file_size,
         deadline: None,
@@ -160,13 +160,15 @@ fn run_history(
 }
 
 /// Detectors and allowlist from `--config` or the config found in `dir`,
-/// with the user's own keys (local runs only).
-pub fn build_scanner(args: &Args, dir: &Path) -> Result<Scanner, Error> {
+/// with the user's own keys (local runs only). Its warnings (a config that
+/// allows everything, own keys that could not be read) go to `err` now,
+/// every run.
+pub fn build_scanner(args: &Args, dir: &Path, err: &mut dyn Write) -> Result<Scanner, Error> {
     let config = Config::discover(args.config.as_deref(), dir)?;
-    Ok(Scanner::from_config(
-        &config,
-        &local_keys::for_config(&config),
-    )?)
+    let own_keys = local_keys::for_config(&config);
+    let scanner = Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
+    scanner.write_warnings(err)?;
+    Ok(scanner)
 }
 
 pub(crate) fn finish(

@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use std::path::Path;
 
-use crate::allowlist::Allowlist;
+use crate::allowlist::{Allowlist, Verdict};
 use crate::config::{Config, ConfigError, CustomRuleConfig};
 use crate::detect::{Confidence, Detection, Detector, Location, RuleSpec};
 use crate::rules::{Confirmation, CredentialKind, RULES};
@@ -140,14 +140,34 @@ impl ScanReport {
 pub struct Scanner {
     pub detector: Detector,
     pub allowlist: Allowlist,
+    /// What the config turns off (an allowlist that allows everything, every
+    /// rule disabled) or what could not be loaded (own keys): printed on
+    /// stderr by whoever runs the scan, every run. Never changes the exit code.
+    pub warnings: Vec<String>,
 }
 
 impl Scanner {
     pub fn new(detector: Detector, allowlist: Allowlist) -> Scanner {
+        let warnings = allowlist.warnings().to_vec();
         Scanner {
             detector,
             allowlist,
+            warnings,
         }
+    }
+
+    /// Adds warnings (the own keys' loader's).
+    pub fn with_warnings(mut self, warnings: impl IntoIterator<Item = String>) -> Scanner {
+        self.warnings.extend(warnings);
+        self
+    }
+
+    /// Prints the warnings, one `keygate: warning:` line each.
+    pub fn write_warnings(&self, err: &mut dyn std::io::Write) -> std::io::Result<()> {
+        for warning in &self.warnings {
+            writeln!(err, "keygate: warning: {warning}")?;
+        }
+        Ok(())
     }
 
     /// The built-in rules (minus `[detect] disable`), the config's custom
@@ -155,6 +175,13 @@ impl Scanner {
     /// when `own_keys` is on, and the allowlist.
     pub fn from_config(config: &Config, own_keys: &[String]) -> Result<Scanner, ConfigError> {
         let source = config.source_name();
+        if config.rules.len() > crate::config::MAX_CUSTOM_RULES {
+            return Err(ConfigError::TooManyRules {
+                path: source,
+                count: config.rules.len(),
+                limit: crate::config::MAX_CUSTOM_RULES,
+            });
+        }
         for id in &config.detect.disable {
             if !RULES.iter().any(|r| r.id == id) {
                 return Err(ConfigError::DisabledRuleUnknown {
@@ -191,7 +218,10 @@ impl Scanner {
             id: String::new(),
             problem: e.to_string(),
         })?;
-        Ok(Scanner::new(detector, Allowlist::from_config(config)?))
+        Ok(
+            Scanner::new(detector, Allowlist::from_config(config)?)
+                .with_warnings(config.warnings()),
+        )
     }
 
     /// Whether `scan` of `input` at any of `paths` without a line filter would
@@ -244,10 +274,14 @@ impl Scanner {
         // it is redacted, and the fingerprint is made of what is printed.
         let path = &crate::names::redacted(self, path);
         for detection in detections {
-            let fingerprint = fingerprint(&detection, path);
-            match self.allowlist.allows(&detection, input, &fingerprint) {
-                Some(_) => report.allowed += 1,
-                None => report.findings.push(finding(detection, path, fingerprint)),
+            match self
+                .allowlist
+                .judge(detection, input, |d| fingerprint(d, path))
+            {
+                Verdict::Allowed(_) => report.allowed += 1,
+                Verdict::Report(rest, fingerprint) => {
+                    report.findings.push(finding(rest, path, fingerprint))
+                }
             }
         }
     }
@@ -305,10 +339,25 @@ fn custom_rule_spec(rule: &CustomRuleConfig) -> RuleSpec {
     }
 }
 
+/// The compiled size one custom rule's regex may reach.
+const CUSTOM_RULE_COMPILED_BYTES: usize = 1 << 20;
+
 /// A custom rule must compile and find its examples and none of its negatives.
 fn check_custom_rule(rule: &CustomRuleConfig, spec: &RuleSpec) -> Result<(), String> {
     if rule.keywords.iter().all(|k| k.is_empty()) {
         return Err("needs at least one keyword (the prefilter literal)".into());
+    }
+    // Each custom rule is one more regex compiled on every run: bounded
+    // here, so `MAX_CUSTOM_RULES` of them stay within a known size.
+    let bounded = regex::bytes::RegexBuilder::new(&rule.regex)
+        .unicode(false)
+        .size_limit(CUSTOM_RULE_COMPILED_BYTES)
+        .build();
+    if let Err(regex::Error::CompiledTooBig(_)) = bounded {
+        return Err(format!(
+            "regex too large (limit {} MiB compiled)",
+            CUSTOM_RULE_COMPILED_BYTES >> 20
+        ));
     }
     let detector = Detector::new(vec![spec.clone()]).map_err(|e| e.to_string())?;
     for (i, example) in rule.examples.iter().enumerate() {
