@@ -46,7 +46,7 @@ pub fn run_hook(
 fn run_commit_msg(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
-    let scanner = crate::build_scanner(args, &root)?;
+    let scanner = crate::build_scanner(args, &root, err)?;
     let mut report = ScanReport::default();
     // The CLI refuses commit-msg without its FILE argument.
     let file = PathBuf::from(args.hook_args.first().cloned().unwrap_or_default());
