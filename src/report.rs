@@ -436,6 +436,16 @@ fn sarif_uri(path: &str) -> String {
     uri
 }
 
+/// A byte count for people: `512 bytes`, `3.4 KB`, `12.0 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..=999 => format!("{bytes} bytes"),
+        1_000..=999_999 => format!("{:.1} KB", bytes as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
+}
+
 /// Prints the problems (inputs not scanned) to `err`, one per line.
 pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
     for problem in &report.problems {

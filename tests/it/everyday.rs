@@ -1,0 +1,223 @@
+//! Everyday use (issue 16): the README as Markdown, scans that respect
+//! `.gitignore`, one fingerprint per finding, the pre-commit framework,
+//! plain messages, advice that fits, keygate's own repository through its
+//! own gates.
+
+use std::path::Path;
+
+use crate::util::{key_id, secret, Test};
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md")
+}
+
+/// The README parsed as Markdown: every code fence closes where it should,
+/// and no heading or text is swallowed by a code block (a closing fence
+/// with text after it is no closing fence: the rest renders as code).
+#[test]
+fn readme_markdown_has_balanced_fences_and_no_heading_inside_code() {
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag};
+    let text = readme();
+    let line_of = |offset: usize| text[..offset].matches('\n').count();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut blocks = Vec::new();
+    let mut headings = Vec::new();
+    for (event, range) in Parser::new(&text).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))) => {
+                let first = line_of(range.start);
+                let last = line_of(range.end.saturating_sub(1));
+                blocks.push(first..=last);
+            }
+            Event::Start(Tag::Heading { .. }) => headings.push(line_of(range.start)),
+            _ => {}
+        }
+    }
+    assert!(
+        blocks.len() >= 10,
+        "only {} code blocks parsed",
+        blocks.len()
+    );
+    for block in &blocks {
+        let closing = lines.get(*block.end()).map_or("", |l| l.trim());
+        assert!(
+            block.start() < block.end() && closing.starts_with("```") && closing.trim_matches('`').is_empty(),
+            "the code block at README.md line {} does not end with a closing fence (line {}: {closing:?})",
+            block.start() + 1,
+            block.end() + 1
+        );
+        for n in block.clone() {
+            assert!(
+                !lines[n].starts_with("## "),
+                "a heading inside the code block at README.md line {}: line {}",
+                block.start() + 1,
+                n + 1
+            );
+        }
+    }
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim_start().starts_with("```") {
+            assert!(
+                blocks.iter().any(|b| *b.start() == n || *b.end() == n),
+                "README.md line {}: a fence that opens or closes no code block: {line:?}",
+                n + 1
+            );
+        }
+        if line.starts_with("## ") || line.starts_with("### ") {
+            assert!(
+                headings.contains(&n),
+                "README.md line {}: {line:?} does not render as a heading",
+                n + 1
+            );
+        }
+    }
+}
+
+fn key_line() -> String {
+    format!(
+        "aws_access_key_id = {}\naws_secret_access_key = {}\n",
+        key_id(),
+        secret()
+    )
+}
+
+fn paths_of(run: &crate::util::Run) -> Vec<String> {
+    let mut paths: Vec<String> = run
+        .findings()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Issue 16.1: in a repository, `scan` skips what git ignores (.gitignore,
+/// .git/info/exclude, the global excludes file), reads untracked files that
+/// are not ignored and tracked files even where a rule matches them, reads a
+/// file named on the command line whatever ignores it, and `--no-ignore`
+/// reads everything.
+#[test]
+fn scan_skips_what_git_ignores_unless_told_otherwise() {
+    let t = Test::repo();
+    t.write(".gitignore", "/target\n*.log\n");
+    t.write("target/debug/build.txt", key_line());
+    t.write("sub/run.log", key_line());
+    t.write("excluded.txt", key_line());
+    t.write(".git/info/exclude", "excluded.txt\n");
+    t.write("global-ignored.txt", key_line());
+    t.write("home-ignore", "global-ignored.txt\n");
+    t.git(&[
+        "config",
+        "core.excludesFile",
+        &t.path().join("home-ignore").to_string_lossy(),
+    ]);
+    t.write("untracked.txt", key_line());
+    t.write("forced.log", key_line());
+    t.git(&["add", "-f", "forced.log"]);
+    // `.git` itself is never read.
+    t.write(".git/stray.txt", key_line());
+
+    let run = t.keygate(&["scan", "--format", "json", "."]);
+    run.status(1);
+    assert_eq!(paths_of(&run), ["forced.log", "untracked.txt"]);
+
+    let all = t.keygate(&["scan", "--no-ignore", "--format", "json", "."]);
+    all.status(1);
+    assert_eq!(
+        paths_of(&all),
+        [
+            "excluded.txt",
+            "forced.log",
+            "global-ignored.txt",
+            "sub/run.log",
+            "target/debug/build.txt",
+            "untracked.txt"
+        ]
+    );
+
+    // Named on the command line: read, ignored or not.
+    let named = t.keygate(&["scan", "--format", "json", "sub/run.log"]);
+    named.status(1);
+    assert_eq!(paths_of(&named), ["sub/run.log"]);
+
+    // Outside a repository nothing is ignored: git ignores nothing there.
+    let plain = Test::dir();
+    plain.write(".gitignore", "*.log\n");
+    plain.write("a.log", key_line());
+    plain.keygate(&["scan", "--format", "json", "."]).status(1);
+}
+
+/// Issue 16.2: one finding, one fingerprint and one path, however the path
+/// was typed and whichever command found it.
+#[test]
+fn one_fingerprint_per_finding_whatever_the_spelling_and_the_command() {
+    let t = Test::repo();
+    t.write("README.md", "# x\n");
+    t.git(&["add", "README.md"]);
+    t.git(&["commit", "-q", "-m", "init"]);
+    t.write("conf/token.txt", key_line());
+    t.write("conf/sub/.keep", "");
+    let absolute = t.path().join("conf/token.txt");
+    let absolute = absolute.to_string_lossy();
+    let conf = t.path().join("conf");
+    let sub = t.path().join("conf/sub");
+    let fingerprint = |run: &crate::util::Run| -> (String, String) {
+        let findings = run.findings();
+        assert_eq!(findings.len(), 1, "{}", run.stdout);
+        (
+            findings[0]["path"].as_str().unwrap_or_default().to_string(),
+            findings[0]["fingerprint"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let json = ["scan", "--format", "json"];
+    let mut seen = Vec::new();
+    for (dir, path) in [
+        (t.path(), "."),
+        (t.path(), "./conf/token.txt"),
+        (t.path(), "conf/token.txt"),
+        (t.path(), "conf/sub/../token.txt"),
+        (t.path(), &absolute),
+        (conf.as_path(), "token.txt"),
+        (conf.as_path(), "."),
+        (sub.as_path(), "../token.txt"),
+        (sub.as_path(), ".."),
+    ] {
+        let mut args: Vec<&str> = json.to_vec();
+        args.push(path);
+        let run = t.keygate_in(dir, &args, None);
+        run.status(1);
+        seen.push((
+            format!("scan {path} in {}", dir.display()),
+            fingerprint(&run),
+        ));
+    }
+    t.git(&["add", "conf/token.txt"]);
+    let staged = t.keygate_in(&sub, &["--staged", "--format", "json"], None);
+    staged.status(1);
+    seen.push(("--staged".into(), fingerprint(&staged)));
+    let hook = t.keygate(&["hook", "pre-commit", "--format", "json"]);
+    hook.status(1);
+    seen.push(("hook pre-commit".into(), fingerprint(&hook)));
+    t.git(&["commit", "-q", "--no-verify", "-m", "key"]);
+    let history = t.keygate(&["history", "--format", "json"]);
+    history.status(1);
+    seen.push(("history".into(), fingerprint(&history)));
+    let expected = seen[0].1.clone();
+    assert_eq!(expected.0, "conf/token.txt");
+    for (how, got) in &seen {
+        assert_eq!(got, &expected, "{how}");
+    }
+    // Allowlisting the one fingerprint silences every spelling.
+    t.write(
+        ".keygate.toml",
+        format!("[allowlist]\nfingerprints = [\"{}\"]\n", expected.1),
+    );
+    for (dir, path) in [(t.path(), "."), (sub.as_path(), "../token.txt")] {
+        t.keygate_in(dir, &["scan", path], None).status(0);
+    }
+    t.keygate(&["history"]).status(0);
+}
