@@ -98,7 +98,8 @@ impl Args {
         let mut verbose = false;
         let mut help = false;
         let mut help_topic: Option<String> = None;
-        let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+        let usage =
+            |e: lexopt::Error| Error::Usage(format!("{e}; `keygate help` lists the options"));
         while let Some(arg) = parser.next().map_err(usage)? {
             match arg {
                 Short('h') | Long("help") => help = true,

@@ -318,7 +318,7 @@ fn write_json(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) 
             .iter()
             .map(|p| JsonProblem {
                 path: scrub(&p.path),
-                message: scrub(&p.error.to_string()),
+                message: scrub(&crate::error::plain(&p.error.to_string())),
             })
             .collect(),
         inputs_scanned: report.inputs,
@@ -413,7 +413,7 @@ fn write_sarif(out: &mut dyn Write, report: &ScanReport, options: ReportOptions)
                 "executionSuccessful": report.complete(),
                 "toolExecutionNotifications": report.problems.iter().map(|p| json!({
                     "level": "error",
-                    "message": { "text": scrub(&format!("{}: {}", p.path, p.error)) }
+                    "message": { "text": scrub(&crate::error::plain(&format!("{}: {}", p.path, p.error))) }
                 })).collect::<Vec<_>>()
             }]
         }]
@@ -450,7 +450,11 @@ pub fn human_bytes(bytes: u64) -> String {
 pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
     for problem in &report.problems {
         let line = format!("{}: {}", problem.path, problem.error);
-        writeln!(err, "keygate: error: {}", scrub(&line))?;
+        writeln!(
+            err,
+            "keygate: error: {}",
+            scrub(&crate::error::plain(&line))
+        )?;
     }
     if !report.problems.is_empty() {
         writeln!(

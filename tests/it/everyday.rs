@@ -221,3 +221,61 @@ fn one_fingerprint_per_finding_whatever_the_spelling_and_the_command() {
     }
     t.keygate(&["history"]).status(0);
 }
+
+/// Issue 16.6: what a user sees speaks plain words; the git library's error
+/// classes and codes appear only with `--verbose`.
+#[test]
+fn messages_outside_a_repository_are_plain_words() {
+    let t = Test::dir();
+    for args in [
+        vec!["--staged"],
+        vec!["history"],
+        vec!["hook", "pre-commit"],
+        vec!["hook", "commit-msg", "MSG"],
+    ] {
+        let run = t.keygate(&args);
+        run.status(2)
+            .stderr_has("is not in a git repository")
+            .stderr_has("keygate scan PATH")
+            .never_shows("class=")
+            .never_shows("code=")
+            .never_shows("could not find repository");
+    }
+    let verbose = t.keygate(&["--staged", "--verbose"]);
+    verbose
+        .status(2)
+        .stderr_has("is not in a git repository")
+        .stderr_has("class=Repository");
+}
+
+/// Issue 16.6: `keygate help` and `keygate help COMMAND` (and `COMMAND
+/// --help`) work.
+#[test]
+fn help_and_help_command() {
+    let t = Test::dir();
+    t.keygate(&["help"])
+        .status(0)
+        .stdout_has("Usage:")
+        .stdout_has("keygate help [COMMAND]");
+    for (args, needle) in [
+        (vec!["help", "scan"], "--no-ignore"),
+        (vec!["scan", "--help"], "--no-ignore"),
+        (vec!["help", "history"], "--write-baseline FILE"),
+        (vec!["history", "--help"], "--write-baseline FILE"),
+        (vec!["help", "staged"], "GIT_INDEX_FILE"),
+        (vec!["--staged", "--help"], "GIT_INDEX_FILE"),
+        (vec!["help", "hook"], "pre-commit-framework"),
+        (vec!["help", "pre-receive"], "keygate.config"),
+    ] {
+        t.keygate(&args).status(0).stdout_has(needle);
+    }
+    t.keygate(&["help", "frobnicate"])
+        .status(2)
+        .stderr_has("no help for \"frobnicate\"");
+    t.keygate(&["frobnicate"])
+        .status(2)
+        .stderr_has("`keygate help` lists the commands");
+    t.keygate(&["scan", "--frobnicate", "."])
+        .status(2)
+        .stderr_has("`keygate help` lists the options");
+}
