@@ -279,3 +279,75 @@ fn help_and_help_command() {
         .status(2)
         .stderr_has("`keygate help` lists the options");
 }
+
+/// Issue 16.7: temporary credentials get advice that applies to them
+/// (revoke the sessions, deactivate the minting key), not the
+/// update-access-key rotation of a long-term key.
+#[test]
+fn temporary_credentials_get_session_advice_not_key_rotation() {
+    let t = Test::dir();
+    t.write(
+        "temp.env",
+        format!("AWS_ACCESS_KEY_ID={}\n", crate::util::key_id2()),
+    );
+    let run = t.keygate(&["scan", "temp.env"]);
+    run.status(1)
+        .stdout_has("Temporary credentials")
+        .stdout_has("Revoke active sessions")
+        .stdout_has("AWSRevokeOlderSessions")
+        .stdout_has("expire on their own")
+        .never_shows("aws iam create-access-key")
+        .never_shows("aws iam delete-access-key");
+    // A long-term key gets the rotation; both kinds, both.
+    t.write("long.env", format!("AWS_ACCESS_KEY_ID={}\n", key_id()));
+    t.keygate(&["scan", "long.env"])
+        .status(1)
+        .stdout_has("aws iam create-access-key")
+        .never_shows("AWSRevokeOlderSessions");
+    t.keygate(&["scan", "."])
+        .status(1)
+        .stdout_has("aws iam create-access-key")
+        .stdout_has("AWSRevokeOlderSessions");
+}
+
+/// Issue 16.7: at pre-commit the key has not left the machine, and the
+/// report says so first; a push or the history says to act now.
+#[test]
+fn advice_fits_the_moment() {
+    let t = Test::repo();
+    t.stage("app.env", key_line());
+    let commit = t.keygate(&["hook", "pre-commit"]);
+    commit.status(1);
+    let advice = commit
+        .stdout
+        .split("What to do now:")
+        .nth(1)
+        .unwrap_or_default();
+    let first = advice
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        first.contains("has not left this machine"),
+        "first line of the advice: {first:?}\n{}",
+        commit.stdout
+    );
+    assert!(advice.contains("Only if it was ever committed, pushed or shared"));
+    assert!(!advice.contains("act now"), "{advice}");
+
+    t.git(&["commit", "-q", "--no-verify", "-m", "key"]);
+    let head = t.git(&["rev-parse", "HEAD"]);
+    let zero = "0".repeat(40);
+    let stdin = format!("refs/heads/main {} refs/heads/main {zero}\n", head.trim());
+    let push = t.keygate_stdin(
+        &["hook", "pre-push", "origin", "file:///x"],
+        stdin.as_bytes(),
+    );
+    push.status(1)
+        .stdout_has("act now")
+        .never_shows("has not left this machine");
+    t.keygate(&["history"])
+        .status(1)
+        .stdout_has("act now")
+        .never_shows("has not left this machine");
+}
