@@ -165,17 +165,36 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
             }));
             continue;
         }
-        finding.in_tree_now = Some(head_tree.as_ref().is_some_and(|tree| {
+        let head_blob = head_tree.as_ref().and_then(|tree| {
             tree.get_path(std::path::Path::new(&finding.path))
                 .ok()
                 .and_then(|entry| repo.find_blob(entry.id()).ok())
-                .is_some_and(|blob| {
-                    finding
-                        .values
-                        .iter()
-                        .all(|v| contains(blob.content(), v.as_bytes()))
-                })
-        }));
+        });
+        let in_tree = head_blob.as_ref().is_some_and(|blob| {
+            finding
+                .values
+                .iter()
+                .all(|v| contains(blob.content(), v.as_bytes()))
+        });
+        // In the tree but allowed there now (a `keygate:allow` marker added
+        // since, an allowlist entry): nothing to remove; only the commits
+        // before count.
+        let allowed_now = in_tree
+            && head_blob.as_ref().is_some_and(|blob| {
+                let mut now = ScanReport::default();
+                scanner.scan(&finding.path, blob.content(), None, &mut now);
+                // Not even half of a pair left to report there.
+                !now.findings
+                    .iter()
+                    .any(|f| f.values.iter().any(|v| finding.values.contains(v)))
+            });
+        if allowed_now {
+            finding.evidence.push_str(
+                "; allowed where it is in the tree now (keygate:allow or the allowlist): only \
+                 the commits before that count",
+            );
+        }
+        finding.in_tree_now = Some(in_tree && !allowed_now);
     }
 }
 

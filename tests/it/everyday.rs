@@ -351,3 +351,83 @@ fn advice_fits_the_moment() {
         .stdout_has("act now")
         .never_shows("has not left this machine");
 }
+
+/// Issue 16.8: a key allowed where it is in the tree now (a marker added
+/// since) is not "in the tree now: rotate it and remove it"; its earlier
+/// commits still count.
+#[test]
+fn history_does_not_call_an_allowed_key_in_the_tree_now() {
+    let t = Test::repo();
+    t.stage("test.rs", format!("let id = \"{}\";\n", key_id()));
+    t.git(&["commit", "-q", "--no-verify", "-m", "test id"]);
+    t.stage(
+        "test.rs",
+        format!("let id = \"{}\"; // keygate:allow (a fake ID)\n", key_id()),
+    );
+    t.git(&["commit", "-q", "-m", "mark it"]);
+    let run = t.keygate(&["history", "--format", "json"]);
+    run.status(1);
+    let findings = run.findings();
+    assert_eq!(findings.len(), 1, "{}", run.stdout);
+    assert_eq!(findings[0]["in_tree_now"], false, "{}", run.stdout);
+    let text = t.keygate(&["history"]);
+    text.status(1)
+        .stdout_has("only in history")
+        .stdout_has("allowed where it is in the tree now")
+        .never_shows("in the tree now: rotate it");
+    // Not allowed at HEAD: in the tree now.
+    t.stage("other.rs", format!("let id = \"{}\";\n", key_id()));
+    t.git(&["commit", "-q", "--no-verify", "-m", "again"]);
+    t.keygate(&["history"])
+        .status(1)
+        .stdout_has("in the tree now: rotate it");
+}
+
+/// A clone of keygate's own repository (its committed HEAD, one branch, as
+/// a user clones it), or `None` with a message when the tests do not run in
+/// a git checkout.
+fn own_clone(t: &Test) -> Option<std::path::PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inside = t.git_in(manifest, &["rev-parse", "--is-shallow-repository"]);
+    if inside.status != Some(0) || inside.stdout.trim() != "false" {
+        eprintln!("skipped: keygate's own sources are not a whole git clone here");
+        return None;
+    }
+    let clone = t.path().join("keygate");
+    t.git(&[
+        "clone",
+        "-q",
+        "--single-branch",
+        &manifest.to_string_lossy(),
+        &clone.to_string_lossy(),
+    ]);
+    Some(clone)
+}
+
+/// Issue 16.8: keygate's own repository passes its own gates with its own
+/// `.keygate.toml`: `keygate history` in a clone exits 0, and a push of the
+/// whole history to a server gated with that config is accepted.
+#[test]
+fn keygate_passes_its_own_gates() {
+    let t = Test::dir();
+    let Some(clone) = own_clone(&t) else { return };
+    let history = t.keygate_in(&clone, &["history"], None);
+    history.status(0);
+
+    let server = t.path().join("server.git");
+    t.git(&["init", "-q", "--bare", "-b", "main", &server.to_string_lossy()]);
+    crate::push::install_hook(&server.join("hooks"), "pre-receive");
+    let config = clone.join(".keygate.toml");
+    t.git_in(
+        &server,
+        &["config", "keygate.config", &config.to_string_lossy()],
+    );
+    let push = t.git_in(
+        &clone,
+        &["push", "-q", &server.to_string_lossy(), "HEAD:refs/heads/main"],
+    );
+    push.status(0);
+    let pushed = t.git_in(&server, &["rev-parse", "main"]);
+    let head = t.git_in(&clone, &["rev-parse", "HEAD"]);
+    assert_eq!(pushed.stdout, head.stdout);
+}
