@@ -3,7 +3,7 @@
 //! plain messages, advice that fits, keygate's own repository through its
 //! own gates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::util::{key_id, secret, Test};
 
@@ -415,7 +415,14 @@ fn keygate_passes_its_own_gates() {
     history.status(0);
 
     let server = t.path().join("server.git");
-    t.git(&["init", "-q", "--bare", "-b", "main", &server.to_string_lossy()]);
+    t.git(&[
+        "init",
+        "-q",
+        "--bare",
+        "-b",
+        "main",
+        &server.to_string_lossy(),
+    ]);
     crate::push::install_hook(&server.join("hooks"), "pre-receive");
     let config = clone.join(".keygate.toml");
     t.git_in(
@@ -424,10 +431,212 @@ fn keygate_passes_its_own_gates() {
     );
     let push = t.git_in(
         &clone,
-        &["push", "-q", &server.to_string_lossy(), "HEAD:refs/heads/main"],
+        &[
+            "push",
+            "-q",
+            &server.to_string_lossy(),
+            "HEAD:refs/heads/main",
+        ],
     );
     push.status(0);
     let pushed = t.git_in(&server, &["rev-parse", "main"]);
     let head = t.git_in(&clone, &["rev-parse", "HEAD"]);
     assert_eq!(pushed.stdout, head.stdout);
+}
+
+/// The real `pre-commit` package, installed once per build directory in a
+/// virtualenv of its own (`python3 -m venv`, `pip install pre-commit`), or
+/// `None` with a message when it cannot be installed here.
+fn pre_commit() -> Option<PathBuf> {
+    static VENV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pre-commit-venv");
+        let exe = dir.join("bin/pre-commit");
+        let ready = dir.join("keygate-ready");
+        if ready.exists() && exe.exists() {
+            return Some(exe);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = |program: &Path, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+                .stdin(std::process::Stdio::null())
+                .output()
+        };
+        let venv = run(
+            Path::new("python3"),
+            &["-m", "venv", &dir.to_string_lossy()],
+        );
+        if !venv.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: cannot make a virtualenv (python3 -m venv): {venv:?}");
+            return None;
+        }
+        let pip = run(
+            &dir.join("bin/pip"),
+            &[
+                "install",
+                "-q",
+                "--retries",
+                "2",
+                "--timeout",
+                "30",
+                "pre-commit",
+            ],
+        );
+        if !pip.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: cannot install pre-commit with pip: {pip:?}");
+            return None;
+        }
+        std::fs::write(&ready, "").ok()?;
+        Some(exe)
+    })
+    .clone()
+}
+
+/// A repository whose `.pre-commit-config.yaml` declares keygate's hooks
+/// exactly as `.pre-commit-hooks.yaml` does (as a `repo: local` hook with
+/// `language: system`, so the framework runs the binary under test from
+/// PATH instead of building keygate with cargo).
+struct Framework {
+    repo: Test,
+    exe: PathBuf,
+    home: crate::util::TempDir,
+}
+
+impl Framework {
+    fn new(exe: PathBuf) -> Framework {
+        let manifest = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml"),
+        )
+        .expect(".pre-commit-hooks.yaml");
+        let mut config = String::from("repos:\n  - repo: local\n    hooks:\n");
+        for line in manifest.lines() {
+            let line = line.replace("language: rust", "language: system");
+            config.push_str(&format!("      {line}\n"));
+        }
+        assert!(config.contains("language: system"));
+        let repo = Test::repo();
+        repo.write(".pre-commit-config.yaml", config);
+        repo.write("README.md", "# x\n");
+        repo.git(&["add", "."]);
+        repo.git(&["commit", "-q", "-m", "init"]);
+        Framework {
+            repo,
+            exe,
+            home: crate::util::TempDir::new(),
+        }
+    }
+
+    fn command(&self, program: &Path, args: &[&str]) -> crate::util::Run {
+        let bin = Path::new(crate::util::KEYGATE).parent().expect("bin dir");
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = std::process::Command::new(program)
+            .args(args)
+            .current_dir(self.repo.path())
+            .env("PATH", path)
+            .env("HOME", self.repo.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("PRE_COMMIT_HOME", self.home.path())
+            .env("PRE_COMMIT_COLOR", "never")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("PRE_COMMIT_FROM_REF")
+            .env_remove("PRE_COMMIT_TO_REF")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run");
+        crate::util::Run {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> crate::util::Run {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        self.command(&self.exe, &all)
+    }
+
+    fn git(&self, args: &[&str]) -> crate::util::Run {
+        self.command(Path::new("git"), args)
+    }
+
+    fn commit_unchecked(&self, name: &str, content: &str, message: &str) -> String {
+        self.repo.stage(name, content);
+        self.repo
+            .git(&["commit", "-q", "--no-verify", "-m", message]);
+        self.repo.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+}
+
+/// Issue 16.3: the pre-commit framework's hook, through the real
+/// `pre-commit` package, does the useful thing in each way the framework
+/// runs it: a commit checks the staged changes, `--all-files` and `--files`
+/// the files in full, `--from-ref/--to-ref` the commits in the range.
+#[test]
+fn pre_commit_framework_checks_what_each_mode_means() {
+    let Some(exe) = pre_commit() else { return };
+    let f = Framework::new(exe);
+    let old = f.commit_unchecked("old.env", &key_line(), "an old key");
+
+    // CI: `pre-commit run --all-files` on a tree with a key fails.
+    let all = f.run(&["--all-files"]);
+    all.status(1).stdout_has("old.env").stdout_has("Failed");
+    f.run(&["--files", "old.env"])
+        .status(1)
+        .stdout_has("old.env");
+    f.run(&["--files", "README.md"])
+        .status(0)
+        .stdout_has("Passed");
+
+    // A commit: only what is staged. An old key elsewhere in a staged file
+    // does not block; a new one does, worded for a commit.
+    let installed = f.command(&f.exe, &["install", "--hook-type", "pre-commit"]);
+    installed.status(0);
+    f.repo
+        .stage("old.env", format!("{}region = eu-west-1\n", key_line()));
+    let commit = f.git(&["commit", "-q", "-m", "edit around the old key"]);
+    commit.status(0);
+    f.repo.stage(
+        "new.env",
+        format!("AWS_ACCESS_KEY_ID={}\n", crate::util::key_id2()),
+    );
+    let blocked = f.git(&["commit", "-q", "-m", "a new key"]);
+    blocked
+        .status(1)
+        .output_has("commit blocked")
+        .output_has("new.env")
+        .output_has("has not left this machine");
+    // `pre-commit run` by hand with no file arguments: the staged changes too.
+    f.run(&[])
+        .status(1)
+        .stdout_has("new.env")
+        .never_shows("old.env:");
+    f.repo.git(&["rm", "-q", "--cached", "new.env"]);
+    std::fs::remove_file(f.repo.path().join("new.env")).unwrap();
+
+    // A range: every commit in it, even one whose key a later commit removed.
+    let base = f.repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let added = f.commit_unchecked("tmp.env", &key_line(), "add a key");
+    f.repo.git(&["rm", "-q", "tmp.env"]);
+    f.repo
+        .git(&["commit", "-q", "--no-verify", "-m", "remove it"]);
+    let head = f.repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    let range = f.run(&["--from-ref", &base, "--to-ref", &head]);
+    range
+        .status(1)
+        .stdout_has("tmp.env")
+        .stdout_has(&added[..12]);
+    let clean = f.commit_unchecked("clean.txt", "nothing here\n", "clean");
+    f.run(&["--from-ref", &head, "--to-ref", &clean])
+        .status(0)
+        .stdout_has("Passed");
+    assert_ne!(old, clean);
 }
