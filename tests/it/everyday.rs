@@ -640,3 +640,105 @@ fn pre_commit_framework_checks_what_each_mode_means() {
         .stdout_has("Passed");
     assert_ne!(old, clean);
 }
+
+/// The hook ids and entries a `.pre-commit-hooks.yaml` declares.
+fn manifest_hooks(text: &str) -> Vec<(String, String)> {
+    let mut hooks = Vec::new();
+    for line in text.lines() {
+        if let Some(id) = line.strip_prefix("- id:") {
+            hooks.push((id.trim().to_string(), String::new()));
+        } else if let (Some(entry), Some(last)) =
+            (line.trim().strip_prefix("entry:"), hooks.last_mut())
+        {
+            last.1 = entry.trim().to_string();
+        }
+    }
+    hooks
+}
+
+/// Issue 16.4: the README's pre-commit snippet works: the framework
+/// accepts it, its `rev` is a commit in this repository's history, and the
+/// manifest at that commit declares the hooks it names, with the entries
+/// they have today.
+#[test]
+fn readme_pre_commit_snippet_names_a_rev_that_works() {
+    let text = readme();
+    let section = text
+        .split("### With the pre-commit framework")
+        .nth(1)
+        .expect("the README's pre-commit section");
+    let snippet = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml block in the pre-commit section");
+    let rev = snippet
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rev:"))
+        .map(|r| r.split('#').next().unwrap_or_default().trim().to_string())
+        .expect("a rev in the snippet");
+    assert!(
+        rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the snippet's rev {rev:?} is not a full commit id"
+    );
+    let ids: Vec<String> = snippet
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- id:"))
+        .map(|id| id.split('#').next().unwrap_or_default().trim().to_string())
+        .collect();
+    let current = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml"),
+    )
+    .expect(".pre-commit-hooks.yaml");
+    let current = manifest_hooks(&current);
+    for id in &ids {
+        assert!(
+            current.iter().any(|(have, _)| have == id),
+            "the snippet names hook {id:?}, which .pre-commit-hooks.yaml does not declare"
+        );
+    }
+
+    let t = Test::dir();
+    if let Some(exe) = pre_commit() {
+        t.write("snippet.yaml", snippet);
+        let run = std::process::Command::new(&exe)
+            .args(["validate-config", "snippet.yaml"])
+            .current_dir(t.path())
+            .output()
+            .expect("pre-commit validate-config");
+        assert!(
+            run.status.success(),
+            "pre-commit rejects the README's snippet: {}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shallow = t.git_in(manifest_dir, &["rev-parse", "--is-shallow-repository"]);
+    if shallow.status != Some(0) || shallow.stdout.trim() != "false" {
+        eprintln!("skipped the rev check: keygate's sources are not a whole git clone here");
+        return;
+    }
+    let ancestor = t.git_in(manifest_dir, &["merge-base", "--is-ancestor", &rev, "HEAD"]);
+    assert_eq!(
+        ancestor.status,
+        Some(0),
+        "the README's pre-commit rev {rev} is not a commit in this repository's history \
+         (was the branch that made it squashed or rebased? point rev at a commit that has \
+         .pre-commit-hooks.yaml as it is now): {}",
+        ancestor.stderr
+    );
+    let then = t.git_in(manifest_dir, &["show", &format!("{rev}:.pre-commit-hooks.yaml")]);
+    then.status(0);
+    let then = manifest_hooks(&then.stdout);
+    for id in &ids {
+        let at_rev = then.iter().find(|(have, _)| have == id);
+        let now = current.iter().find(|(have, _)| have == id);
+        assert_eq!(
+            at_rev, now,
+            "hook {id:?} at the README's rev {rev} differs from .pre-commit-hooks.yaml now: \
+             commit the manifest, then point the README's rev at that commit"
+        );
+    }
+}
