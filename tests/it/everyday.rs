@@ -729,7 +729,10 @@ fn readme_pre_commit_snippet_names_a_rev_that_works() {
          .pre-commit-hooks.yaml as it is now): {}",
         ancestor.stderr
     );
-    let then = t.git_in(manifest_dir, &["show", &format!("{rev}:.pre-commit-hooks.yaml")]);
+    let then = t.git_in(
+        manifest_dir,
+        &["show", &format!("{rev}:.pre-commit-hooks.yaml")],
+    );
     then.status(0);
     let then = manifest_hooks(&then.stdout);
     for id in &ids {
@@ -741,4 +744,61 @@ fn readme_pre_commit_snippet_names_a_rev_that_works() {
              commit the manifest, then point the README's rev at that commit"
         );
     }
+}
+
+/// Runs `command` (a shell command line) on a pseudo-terminal with
+/// util-linux `script`, or `None` with a message where there is none.
+fn on_a_terminal(dir: &Path, command: &str) -> Option<crate::util::Run> {
+    let output = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) if output.status.code().is_some() => Some(crate::util::Run {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }),
+        other => {
+            eprintln!("skipped: no `script` to run keygate on a terminal: {other:?}");
+            None
+        }
+    }
+}
+
+/// Issue 16.9: a clean `scan` on a terminal says in one line what it read;
+/// piped, and in hooks, it says nothing.
+#[test]
+fn clean_scan_on_a_terminal_prints_a_summary_and_nothing_when_piped() {
+    let t = Test::repo();
+    t.write(".gitignore", "/build\n");
+    t.write("a.txt", "hello\n");
+    t.write("src/b.rs", "fn main() {}\n");
+    t.write("build/out.txt", key_line());
+    let scan = format!("'{}' scan .", crate::util::KEYGATE);
+    let Some(run) = on_a_terminal(t.path(), &scan) else {
+        return;
+    };
+    run.status(0)
+        .stdout_has("keygate: no AWS credentials in 3 file(s), 26 bytes, read in ")
+        .stdout_has("what git ignores was skipped (--no-ignore reads it)");
+    assert_eq!(run.stdout.trim().lines().count(), 1, "{}", run.stdout);
+    // Piped: silent.
+    let piped = t.keygate(&["scan", "."]);
+    piped.status(0);
+    assert_eq!(piped.stdout, "");
+    assert_eq!(piped.stderr, "");
+    // A hook on a terminal: silent when clean.
+    t.git(&["add", "a.txt"]);
+    let hook = format!("'{}' hook pre-commit", crate::util::KEYGATE);
+    let hook = on_a_terminal(t.path(), &hook).expect("script ran once already");
+    hook.status(0);
+    assert_eq!(hook.stdout.trim(), "", "{}", hook.stdout);
+    // Findings: the report, no summary.
+    let found = format!("'{}' scan --no-ignore .", crate::util::KEYGATE);
+    let found = on_a_terminal(t.path(), &found).expect("script");
+    found.status(1).never_shows("no AWS credentials in");
 }
