@@ -65,6 +65,7 @@ fn run_files(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Ou
     let mut report = ScanReport::default();
     let mut files = Vec::new();
     let mut seen = HashSet::new();
+    let namer = Namer::here();
     for file in &args.hook_args {
         let path = PathBuf::from(file);
         match std::fs::symlink_metadata(&path) {
@@ -80,7 +81,7 @@ fn run_files(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Ou
                 continue;
             }
         }
-        let name = Namer::for_path(&path).name(&path);
+        let name = namer.name(&path);
         if seen.insert(name.clone()) {
             files.push(FileInput { disk: path, name });
         }
@@ -96,9 +97,9 @@ fn are_the_staged_files(files: &[String]) -> bool {
     let Ok(repo) = git::open_repository() else {
         return false;
     };
-    let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
+    if repo.workdir().is_none() {
         return false;
-    };
+    }
     let Ok(index) = repo.index() else {
         return false;
     };
@@ -121,7 +122,7 @@ fn are_the_staged_files(files: &[String]) -> bool {
                 .map(|p| p.to_string_lossy().into_owned())
         })
         .collect();
-    let namer = Namer::for_path(&workdir);
+    let namer = Namer::here();
     let given: HashSet<String> = files.iter().map(|f| namer.name(Path::new(f))).collect();
     !given.is_empty() && given == staged
 }

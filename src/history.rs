@@ -23,7 +23,7 @@ use crate::scan::{is_credential_file, Finding, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("revision `{revision}`: {source}")]
+    #[error("revision `{revision}`: not found in this repository (give a branch, a tag, a commit id or a range such as main..feature): {source}")]
     RevisionUnknown {
         revision: String,
         #[source]

@@ -8,11 +8,13 @@
 //! same. A path named on the command line is read whatever ignores it.
 //! `--no-ignore` reads everything.
 //!
-//! Names: a file inside a git repository is named by its path from the
-//! repository's root, whatever way it was reached (`.`, `./x`, `$PWD/x`,
-//! `sub/../x`), which is the path `--staged`, the hooks and `history` give
-//! it, so one finding has one fingerprint everywhere; a file outside any
-//! repository by its path from the current directory, else its absolute path.
+//! Names: when the current directory is inside a git repository, a file in
+//! that repository is named by its path from the repository's root,
+//! whatever way it was reached (`.`, `./x`, `$PWD/x`, `sub/../x`, from a
+//! subdirectory), which is the path `--staged`, the hooks and `history` give
+//! it, so one finding has one fingerprint everywhere (and the config's
+//! allowlist paths, from that root, match it). Any other file is named by
+//! its path from the current directory, else by its absolute path.
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -49,7 +51,8 @@ pub fn files(
     options: WalkOptions,
     report: &mut ScanReport,
 ) -> (Vec<FileInput>, WalkStats) {
-    let cwd = std::env::current_dir().unwrap_or_default();
+    let namer = Namer::here();
+    let cwd = namer.cwd.clone();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut out = Vec::new();
     let mut stats = WalkStats::default();
@@ -66,11 +69,8 @@ pub fn files(
             }
         };
         let absolute = normalize(&cwd.join(path));
+        // The repository this path is in, whose ignore rules apply to it.
         let root = repository_root(&absolute);
-        let namer = Namer {
-            root: root.clone(),
-            cwd: cwd.clone(),
-        };
         let mut push = |disk: PathBuf, out: &mut Vec<FileInput>| {
             if seen.insert(disk.clone()) {
                 let name = namer.name(&disk);
@@ -156,12 +156,11 @@ pub struct Namer {
 }
 
 impl Namer {
-    /// The namer for a path given on the command line.
-    pub fn for_path(path: &Path) -> Namer {
+    /// Names from the current directory and the repository it is in.
+    pub fn here() -> Namer {
         let cwd = std::env::current_dir().unwrap_or_default();
-        let absolute = normalize(&cwd.join(path));
         Namer {
-            root: repository_root(&absolute),
+            root: repository_root(&cwd),
             cwd,
         }
     }

@@ -206,6 +206,26 @@ fn one_fingerprint_per_finding_whatever_the_spelling_and_the_command() {
     let history = t.keygate(&["history", "--format", "json"]);
     history.status(1);
     seen.push(("history".into(), fingerprint(&history)));
+    let head = t.git(&["rev-parse", "HEAD"]);
+    let init = t.git(&["rev-parse", "HEAD~1"]);
+    let stdin = format!(
+        "refs/heads/main {} refs/heads/main {}\n",
+        head.trim(),
+        init.trim()
+    );
+    let push = t.keygate_stdin(
+        &[
+            "hook",
+            "pre-push",
+            "origin",
+            "file:///x",
+            "--format",
+            "json",
+        ],
+        stdin.as_bytes(),
+    );
+    push.status(1);
+    seen.push(("hook pre-push".into(), fingerprint(&push)));
     let expected = seen[0].1.clone();
     assert_eq!(expected.0, "conf/token.txt");
     for (how, got) in &seen {
@@ -801,4 +821,18 @@ fn clean_scan_on_a_terminal_prints_a_summary_and_nothing_when_piped() {
     let found = format!("'{}' scan --no-ignore .", crate::util::KEYGATE);
     let found = on_a_terminal(t.path(), &found).expect("script");
     found.status(1).never_shows("no AWS credentials in");
+}
+
+/// Issue 16.2: from outside a repository, paths are named from the current
+/// directory: two repositories scanned together keep their files apart.
+#[test]
+fn outside_a_repository_paths_are_named_from_the_current_directory() {
+    let t = Test::dir();
+    for repo in ["one", "two"] {
+        t.git(&["init", "-q", repo]);
+        t.write(&format!("{repo}/app.env"), key_line());
+    }
+    let run = t.keygate(&["scan", "--format", "json", "one", "./two/"]);
+    run.status(1);
+    assert_eq!(paths_of(&run), ["one/app.env", "two/app.env"]);
 }
