@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use keygate::cli::Args;
-use keygate::error::{scrub, EXIT_ERROR};
+use keygate::cli::args::Args;
+use keygate::cli::error::{scrub, EXIT_ERROR};
 
 fn main() -> ExitCode {
     // A bug must never look like "clean", nor print what it was scanning.

@@ -12,11 +12,11 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::blobs::BlobChange;
-use crate::objects::{
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::git::blobs::BlobChange;
+use crate::sources::git::odb::{
     EntryKind, ObjectReader, ObjectStore, ObjectsError, ReadPattern, Tree, TreeEntry,
 };
-use crate::scan::{ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
@@ -62,7 +62,7 @@ pub fn changes_of_commits(
         messages.into_iter().rev().for_each(|m| report.merge(m));
         Ok((per_commit.into_iter().rev().flatten().collect(), report))
     };
-    let workers = crate::blobs::worker_count(commits.len(), COMMITS_PER_THREAD);
+    let workers = crate::sources::git::blobs::worker_count(commits.len(), COMMITS_PER_THREAD);
     let parts: Vec<Result<Part, CommitsError>> = if workers == 1 {
         vec![walk_part(commits)]
     } else {
@@ -98,7 +98,7 @@ fn commit_changes(
     out: &mut Vec<BlobChange>,
 ) -> Result<(), CommitsError> {
     let (tree, parents, data) = reader.commit(oid)?;
-    crate::names::scan_commit_object(scanner, oid, data, report);
+    crate::sources::git::names::scan_commit_object(scanner, oid, data, report);
     let mut parent_trees = Vec::with_capacity(parents.len());
     for parent in parents {
         parent_trees.push(Some(reader.commit_tree_and_parents(parent)?.0));

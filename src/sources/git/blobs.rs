@@ -16,8 +16,10 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::objects::{ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern};
-use crate::scan::{is_credential_file, LineFilter, ScanReport, Scanner};
+use crate::engine::scanner::{is_credential_file, LineFilter, ScanReport, Scanner};
+use crate::sources::git::odb::{
+    ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
@@ -110,7 +112,7 @@ pub fn scan_changes(
     } else {
         pack_order(store, &groups, workers)
     };
-    crate::objects::pack_pages::release_now();
+    crate::sources::git::odb::pack_pages::release_now();
 
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);

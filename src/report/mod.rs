@@ -8,9 +8,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::error::scrub;
-use crate::rules::CredentialKind;
-use crate::scan::ScanReport;
+use crate::cli::error::scrub;
+use crate::engine::rules::CredentialKind;
+use crate::engine::scanner::ScanReport;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -339,12 +339,12 @@ fn write_sarif(out: &mut dyn Write, report: &ScanReport, options: ReportOptions)
     let rules: Vec<serde_json::Value> = rule_ids
         .iter()
         .map(|id| {
-            let description = crate::rules::RULES
+            let description = crate::engine::rules::RULES
                 .iter()
                 .find(|r| r.id == *id)
                 .map(|r| r.description.to_string())
                 .unwrap_or_else(|| match *id {
-                    crate::rules::PAIR_RULE_ID => {
+                    crate::engine::rules::PAIR_RULE_ID => {
                         "An AWS access key ID and its secret access key together".to_string()
                     }
                     other => format!("keygate rule {other}"),

@@ -11,10 +11,10 @@ use std::ops::RangeInclusive;
 
 use std::path::Path;
 
-use crate::allowlist::{Allowlist, Verdict};
-use crate::config::{Config, ConfigError, CustomRuleConfig};
-use crate::detect::{Confidence, Detection, Detector, Location, RuleSpec};
-use crate::rules::{Confirmation, CredentialKind, RULES};
+use crate::engine::allowlist::{Allowlist, Verdict};
+use crate::engine::config::{Config, ConfigError, CustomRuleConfig};
+use crate::engine::detect::{Confidence, Detection, Detector, Location, RuleSpec};
+use crate::engine::rules::{Confirmation, CredentialKind, RULES};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -175,11 +175,11 @@ impl Scanner {
     /// when `own_keys` is on, and the allowlist.
     pub fn from_config(config: &Config, own_keys: &[String]) -> Result<Scanner, ConfigError> {
         let source = config.source_name();
-        if config.rules.len() > crate::config::MAX_CUSTOM_RULES {
+        if config.rules.len() > crate::engine::config::MAX_CUSTOM_RULES {
             return Err(ConfigError::TooManyRules {
                 path: source,
                 count: config.rules.len(),
-                limit: crate::config::MAX_CUSTOM_RULES,
+                limit: crate::engine::config::MAX_CUSTOM_RULES,
             });
         }
         for id in &config.detect.disable {
@@ -272,7 +272,7 @@ impl Scanner {
         // A key in the input's own name (a file under a directory named by a
         // key ID) is reported by `names`; here the name is only printed, so
         // it is redacted, and the fingerprint is made of what is printed.
-        let path = &crate::names::redacted(self, path);
+        let path = &crate::sources::git::names::redacted(self, path);
         for detection in detections {
             match self
                 .allowlist
@@ -380,7 +380,7 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
     };
     let account_id = match detection.kind {
         CredentialKind::AccessKeyId | CredentialKind::CredentialPair => {
-            crate::detect::account_id(&detection.value)
+            crate::engine::detect::account_id(&detection.value)
         }
         _ => None,
     };

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository, Sort};
 
-use crate::blobs::{scan_changes, ReadLimits};
-use crate::commits::{changes_of_commits, CommitsError};
+use crate::sources::git::blobs::{scan_changes, ReadLimits};
+use crate::sources::git::tree_diff::{changes_of_commits, CommitsError};
 
-use crate::objects::{ObjectStore, ObjectsError};
-use crate::scan::{is_credential_file, Finding, ScanReport, Scanner};
+use crate::engine::scanner::{is_credential_file, Finding, ScanReport, Scanner};
+use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -36,7 +36,7 @@ pub enum HistoryError {
     #[error(transparent)]
     Objects(#[from] ObjectsError),
     #[error(transparent)]
-    Git(#[from] crate::git::GitError),
+    Git(#[from] crate::sources::git::GitError),
 }
 
 /// What the walk covered, for the summary line.
@@ -105,14 +105,14 @@ pub fn scan_history(
     let mut clean: HashSet<Oid> = HashSet::new();
     for round in commits.chunks(COMMITS_PER_ROUND) {
         let mut changes = changes_of_commits(&store, round, limits.deadline, scanner, report)?;
-        crate::names::scan_new_paths(scanner, &changes, report);
+        crate::sources::git::names::scan_new_paths(scanner, &changes, report);
         changes.retain(|change| !clean.contains(&change.new) || is_credential_file(&change.path));
         clean.extend(scan_changes(scanner, &store, &changes, limits, report));
         PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
     }
     progress.stop();
     if revisions.is_empty() {
-        crate::names::scan_refs(scanner, repo, report);
+        crate::sources::git::names::scan_refs(scanner, repo, report);
     }
     describe_findings(scanner, repo, &mut report.findings);
     report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));
@@ -141,7 +141,7 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
                             );
                             (
                                 // A key in a name is reported, never printed.
-                                crate::names::redacted(scanner, &name),
+                                crate::sources::git::names::redacted(scanner, &name),
                                 civil_date(author.when().seconds()),
                             )
                         })
@@ -151,11 +151,11 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
             finding.author = Some(author);
             finding.date = Some(date);
         }
-        if crate::names::is_in_a_ref(&finding.path) {
+        if crate::sources::git::names::is_in_a_ref(&finding.path) {
             finding.in_tree_now = Some(true); // read from the refs as they are now
             continue;
         }
-        if crate::names::is_in_a_path(&finding.path) {
+        if crate::sources::git::names::is_in_a_path(&finding.path) {
             let paths = head_paths.get_or_insert_with(|| all_paths(head_tree.as_ref()));
             finding.in_tree_now = Some(paths.iter().any(|path| {
                 finding
@@ -262,7 +262,7 @@ impl Progress {
                 loop {
                     let total = PROGRESS_COMMITS.load(Ordering::Relaxed);
                     let walked = PROGRESS_DONE.load(Ordering::Relaxed);
-                    let bytes = crate::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
+                    let bytes = crate::sources::git::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64().max(0.001);
                     let eta = if walked > 0 && walked < total {
                         let left = seconds * (total - walked) as f64 / walked as f64;
@@ -299,7 +299,7 @@ pub fn baseline_text(findings: &[Finding]) -> String {
     let mut fingerprints: Vec<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
     fingerprints.sort();
     fingerprints.dedup();
-    let mut text = crate::allowlist::BASELINE_HEADER.to_string();
+    let mut text = crate::engine::allowlist::BASELINE_HEADER.to_string();
     for fingerprint in fingerprints {
         text.push_str(fingerprint);
         text.push('\n');

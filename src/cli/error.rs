@@ -4,11 +4,11 @@
 //! whole chain. Messages pass through `scrub` first: an error that quotes
 //! input must never print a credential.
 
-use crate::config::ConfigError;
-use crate::detect::{DetectError, Detector};
-use crate::git::GitError;
-use crate::push::PushError;
-use crate::scan::redact;
+use crate::engine::config::ConfigError;
+use crate::engine::detect::{DetectError, Detector};
+use crate::engine::scanner::redact;
+use crate::sources::git::push::PushError;
+use crate::sources::git::GitError;
 
 /// Exit code: nothing found.
 pub const EXIT_CLEAN: u8 = 0;
@@ -30,7 +30,7 @@ pub enum Error {
     #[error(transparent)]
     Push(#[from] PushError),
     #[error(transparent)]
-    History(#[from] crate::history::HistoryError),
+    History(#[from] crate::sources::git::history::HistoryError),
     #[error("cannot write the baseline {path}: {source}")]
     BaselineUnwritable {
         path: std::path::PathBuf,
@@ -101,11 +101,11 @@ pub fn scrub(text: &str) -> String {
 
 /// Runs of exactly 40 base64 characters that pass the secret plausibility checks.
 fn possible_secrets(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-    crate::detect::base64_runs(bytes, 0..bytes.len(), 40)
+    crate::engine::detect::base64_runs(bytes, 0..bytes.len(), 40)
         .into_iter()
         .filter(|run| {
-            crate::detect::plausible(
-                crate::rules::CredentialKind::SecretAccessKey,
+            crate::engine::detect::plausible(
+                crate::engine::rules::CredentialKind::SecretAccessKey,
                 &bytes[run.clone()],
             )
         })
@@ -192,8 +192,8 @@ mod tests {
         for round in 0..240 {
             let secret: String = loop {
                 let s: String = (0..40).map(|_| BASE64[rng.below(64)] as char).collect();
-                if crate::detect::plausible(
-                    crate::rules::CredentialKind::SecretAccessKey,
+                if crate::engine::detect::plausible(
+                    crate::engine::rules::CredentialKind::SecretAccessKey,
                     s.as_bytes(),
                 ) {
                     break s;

@@ -367,7 +367,7 @@ pub const DOCUMENTATION_EXAMPLES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Detector;
+    use crate::engine::detect::Detector;
 
     #[test]
     fn rule_ids_are_unique() {
@@ -396,7 +396,7 @@ mod tests {
                 let found = detector.detect(negative.as_bytes());
                 let allowed = found
                     .iter()
-                    .all(|d| crate::allowlist::is_documentation_example(&d.value));
+                    .all(|d| crate::engine::allowlist::is_documentation_example(&d.value));
                 if !allowed {
                     failures.push(format!("{}: negative {negative:?} gave {found:?}", rule.id));
                 }

@@ -24,8 +24,8 @@ use std::collections::HashSet;
 
 use git2::Oid;
 
-use crate::blobs::BlobChange;
-use crate::scan::{redact, ScanReport, Scanner};
+use crate::engine::scanner::{redact, ScanReport, Scanner};
+use crate::sources::git::blobs::BlobChange;
 
 /// The name under which commit message findings are reported and
 /// fingerprinted: the same key in two messages is one fingerprint.
@@ -277,8 +277,8 @@ mod tests {
         let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
         let secret = format!("{}{}", "Zr4nK2pQ9sVw7xYb3cDe", "5fGh1jKl6mNo8pQr0sTu");
         let scanner = Scanner::new(
-            crate::detect::Detector::builtin(),
-            crate::allowlist::Allowlist::default(),
+            crate::engine::detect::Detector::builtin(),
+            crate::engine::allowlist::Allowlist::default(),
         );
         let pieces = [
             "src",
@@ -354,8 +354,8 @@ mod tests {
     fn a_redacted_name_keeps_the_rest_and_hides_the_value() {
         let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
         let scanner = Scanner::new(
-            crate::detect::Detector::builtin(),
-            crate::allowlist::Allowlist::default(),
+            crate::engine::detect::Detector::builtin(),
+            crate::engine::allowlist::Allowlist::default(),
         );
         let name = format!("feature-{id}.txt");
         let shown = redacted(&scanner, &name);
