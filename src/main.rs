@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use keygate::cli::args::Args;
-use keygate::cli::error::{scrub, EXIT_ERROR};
+use keygate::cli::error::EXIT_ERROR;
+use keygate::engine::redact::scrub;
 
 fn main() -> ExitCode {
     // A bug must never look like "clean", nor print what it was scanning.

@@ -1,5 +1,5 @@
 //! The scan engine (detections → allowlist → findings), the reports, and
-//! `error::scrub`.
+//! `redact::scrub`.
 //!
 //! The first bytes of the input choose the input's name and a line filter
 //! (as staged and pushed changes use); the rest is the content. Invariants:
@@ -181,7 +181,7 @@ fn check_scrub(input: &[u8]) {
         return;
     }
     let text = String::from_utf8_lossy(input);
-    let scrubbed = keygate::cli::error::scrub(&text);
+    let scrubbed = keygate::engine::redact::scrub(&text);
     let detections = detector().detect(text.as_bytes());
     if detections.is_empty() && !has_base64_run_of_40(text.as_bytes()) {
         assert_eq!(scrubbed, text, "scrub changed text with nothing to hide");

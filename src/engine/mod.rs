@@ -14,5 +14,6 @@ pub mod allowlist;
 pub mod config;
 pub mod decode;
 pub mod detect;
+pub mod redact;
 pub mod rules;
 pub mod scanner;

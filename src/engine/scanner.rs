@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::engine::allowlist::{Allowlist, Verdict};
 use crate::engine::config::{Config, ConfigError, CustomRuleConfig};
 use crate::engine::detect::{Confidence, Detection, Detector, Location, RuleSpec};
+use crate::engine::redact::{fingerprint, redact, redacted_name};
 use crate::engine::rules::{Confirmation, CredentialKind, RULES};
 
 /// How bad a finding is.
@@ -272,7 +273,7 @@ impl Scanner {
         // A key in the input's own name (a file under a directory named by a
         // key ID) is reported by `names`; here the name is only printed, so
         // it is redacted, and the fingerprint is made of what is printed.
-        let path = &crate::sources::git::names::redacted(self, path);
+        let path = &redacted_name(&self.detector, path);
         for detection in detections {
             match self
                 .allowlist
@@ -415,45 +416,4 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
         account_id,
         values,
     }
-}
-
-/// First and last four characters, the rest hidden; short values are hidden whole.
-pub fn redact(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() < 16 {
-        return "*".repeat(chars.len().max(4));
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
-
-/// `rule:path:hash`, where the hash covers rule, path and the values. Stable
-/// when unrelated lines move; never holds a value in clear.
-pub fn fingerprint(detection: &Detection, path: &str) -> String {
-    let mut material = Vec::new();
-    for part in [
-        "keygate-fingerprint-v1",
-        detection.rule_id.as_str(),
-        path,
-        detection.value.as_str(),
-        detection.secret.as_ref().map_or("", |s| s.0.as_str()),
-    ] {
-        material.extend_from_slice(part.as_bytes());
-        material.push(0);
-    }
-    let digest = git2::Oid::hash_object(git2::ObjectType::Blob, &material)
-        .map(|oid| oid.to_string())
-        .unwrap_or_else(|_| fnv_hex(&material));
-    format!("{}:{}:{}", detection.rule_id, path, &digest[..16])
-}
-
-/// Fallback hash should libgit2 refuse to hash (it does not in practice).
-fn fnv_hex(bytes: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    format!("{hash:016x}")
 }

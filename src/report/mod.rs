@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cli::error::scrub;
+use crate::engine::redact::scrub;
 use crate::engine::rules::CredentialKind;
 use crate::engine::scanner::ScanReport;
 

@@ -11,6 +11,7 @@ mod detection;
 mod hardening;
 mod history;
 mod install;
+mod layering;
 mod peers;
 mod properties;
 mod push;

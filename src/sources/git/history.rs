@@ -141,7 +141,7 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
                             );
                             (
                                 // A key in a name is reported, never printed.
-                                crate::sources::git::names::redacted(scanner, &name),
+                                crate::engine::redact::redacted_name(&scanner.detector, &name),
                                 civil_date(author.when().seconds()),
                             )
                         })

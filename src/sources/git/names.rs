@@ -24,7 +24,8 @@ use std::collections::HashSet;
 
 use git2::Oid;
 
-use crate::engine::scanner::{redact, ScanReport, Scanner};
+use crate::engine::redact::{hide, redact, redacted_name, values_in};
+use crate::engine::scanner::{ScanReport, Scanner};
 use crate::sources::git::blobs::BlobChange;
 
 /// The name under which commit message findings are reported and
@@ -109,7 +110,8 @@ pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut Sc
             }
             // What the whole path holds is hidden too: detection there can
             // see a value (a pair's secret) in another component.
-            let values = values_in(scanner, &change.path).zip(values_in(scanner, prefix));
+            let values = values_in(&scanner.detector, &change.path)
+                .zip(values_in(&scanner.detector, prefix));
             let shown = match values {
                 Some((mut values, more)) => {
                     values.extend(more);
@@ -129,7 +131,7 @@ pub fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) 
     if !scanner.detector.has_candidate(refname.as_bytes()) {
         return;
     }
-    let shown = format!("{} (ref name)", redacted(scanner, refname));
+    let shown = format!("{} (ref name)", redacted_name(&scanner.detector, refname));
     scan_text(scanner, &shown, refname.as_bytes(), None, report);
 }
 
@@ -181,59 +183,12 @@ pub fn scan_tag_message(
     tag: &git2::Tag<'_>,
     report: &mut ScanReport,
 ) {
-    let name = format!("{} (tag message)", redacted(scanner, refname));
+    let name = format!(
+        "{} (tag message)",
+        redacted_name(&scanner.detector, refname)
+    );
     let message = tag.message_bytes().unwrap_or_default();
     scan_text(scanner, &name, message, Some(tag.id()), report);
-}
-
-/// A name (a ref, an author, a path) as it may be printed: any key in it
-/// redacted.
-pub fn redacted(scanner: &Scanner, name: &str) -> String {
-    match values_in(scanner, name) {
-        Some(values) => hide(name, &values),
-        None => redact(name),
-    }
-}
-
-/// The values the detectors find in `name`, looked at whole and, for a
-/// path, component by component (as `scan_new_paths` does: detection
-/// depends on the text around a value). `None` when a value is not in
-/// `name` as such (found in a decoded view): then all of it is to be hidden.
-fn values_in(scanner: &Scanner, name: &str) -> Option<Vec<String>> {
-    if !scanner.detector.has_candidate(name.as_bytes()) {
-        return Some(Vec::new());
-    }
-    let mut detections = scanner.detector.detect(name.as_bytes());
-    if name.contains('/') {
-        for component in name.split('/') {
-            detections.extend(scanner.detector.detect(component.as_bytes()));
-        }
-    }
-    let mut values = Vec::new();
-    for detection in detections {
-        values.push(detection.value);
-        values.extend(detection.secret.map(|(secret, _, _)| secret));
-    }
-    if values
-        .iter()
-        .any(|v| v.is_empty() || !name.contains(v.as_str()))
-    {
-        return None;
-    }
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    values.dedup();
-    Some(values)
-}
-
-/// `name` with every occurrence of every value replaced by its redacted
-/// form: a value found once is hidden wherever it is, even glued to other
-/// text.
-fn hide(name: &str, values: &[String]) -> String {
-    let mut shown = name.to_string();
-    for value in values {
-        shown = shown.replace(value.as_str(), &redact(value));
-    }
-    shown
 }
 
 /// For the `commit-msg` hook: the message as git will record it, without
@@ -325,7 +280,7 @@ mod tests {
             scan_ref_name(&scanner, &name, &mut report);
             // What the detectors call a credential (a key glued to other
             // base32 text is not one) is never printed.
-            let shown = redacted(&scanner, &name);
+            let shown = redacted_name(&scanner.detector, &name);
             let detected = scanner.detector.detect(name.as_bytes());
             let values: Vec<&String> = detected
                 .iter()
@@ -358,7 +313,7 @@ mod tests {
             crate::engine::allowlist::Allowlist::default(),
         );
         let name = format!("feature-{id}.txt");
-        let shown = redacted(&scanner, &name);
+        let shown = redacted_name(&scanner.detector, &name);
         assert!(!shown.contains(&id), "{shown}");
         assert!(shown.starts_with("feature-AKIA"), "{shown}");
         assert!(shown.ends_with(".txt"), "{shown}");
