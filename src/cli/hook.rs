@@ -173,7 +173,7 @@ fn note_commits_seen_on_the_remote(
     let mut wanted: HashSet<Oid> = report
         .findings
         .iter()
-        .filter_map(|f| Oid::from_str(f.commit.as_deref()?).ok())
+        .filter_map(|f| Oid::from_str(&f.origin.commit()?.id).ok())
         .collect();
     if wanted.is_empty() {
         return Ok(());

@@ -33,22 +33,101 @@ impl fmt::Display for Severity {
     }
 }
 
+/// Where a finding's input came from, beyond its name. A source sets it
+/// ([`ScanReport::set_origin`]); the report prints what each kind has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// A file, standard input, or a blob staged for the next commit.
+    #[default]
+    File,
+    /// A blob that a commit brings to its path.
+    Blob(CommitInfo),
+    /// A commit's message: of a commit made already, or (`None`) of the
+    /// one the `commit-msg` hook is about to record.
+    CommitMessage(Option<CommitInfo>),
+    /// The rest of a commit object: author and committer names, extra
+    /// headers.
+    CommitHeader(CommitInfo),
+    /// The name of a path that a change adds (a commit's, or the staged one).
+    PathName(Option<CommitInfo>),
+    /// The name of a ref that a push creates or updates, or that history finds.
+    RefName,
+    /// The message of an annotated tag (the id is the tag object's).
+    TagMessage(CommitInfo),
+}
+
+impl Origin {
+    /// The commit (or tag) the input came with, if any.
+    pub fn commit(&self) -> Option<&CommitInfo> {
+        match self {
+            Origin::Blob(c) | Origin::CommitHeader(c) | Origin::TagMessage(c) => Some(c),
+            Origin::CommitMessage(c) | Origin::PathName(c) => c.as_ref(),
+            Origin::File | Origin::RefName => None,
+        }
+    }
+
+    /// The same origin, made by commit `info` (for findings of an input
+    /// scanned once for many commits).
+    pub fn with_commit(&self, info: CommitInfo) -> Origin {
+        match self {
+            Origin::File | Origin::Blob(_) => Origin::Blob(info),
+            Origin::CommitMessage(_) => Origin::CommitMessage(Some(info)),
+            Origin::CommitHeader(_) => Origin::CommitHeader(info),
+            Origin::PathName(_) => Origin::PathName(Some(info)),
+            Origin::TagMessage(_) => Origin::TagMessage(info),
+            Origin::RefName => Origin::RefName,
+        }
+    }
+
+    /// Whether the input is a ref as it is now (its name, or its tag's
+    /// message) rather than something a commit brought.
+    pub fn is_a_ref(&self) -> bool {
+        matches!(self, Origin::RefName | Origin::TagMessage(_))
+    }
+}
+
+/// A commit (or annotated tag) that brings a finding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Full object id, hex.
+    pub id: String,
+    /// History: who made it (`name <email>`, any key in it redacted) and
+    /// when (author date, YYYY-MM-DD).
+    pub author: Option<String>,
+    pub date: Option<String>,
+}
+
+impl CommitInfo {
+    /// A commit known by its id alone.
+    pub fn id(id: impl Into<String>) -> CommitInfo {
+        CommitInfo {
+            id: id.into(),
+            author: None,
+            date: None,
+        }
+    }
+}
+
+/// What a scan of a whole history adds to a finding: every commit that
+/// brings the same secret to the same place counts once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// How many commits bring it, and the last of them (if not the first).
+    pub occurrences: usize,
+    pub last_commit: Option<String>,
+    /// Whether the secret is still there at `HEAD` (or in the refs).
+    pub in_tree_now: bool,
+}
+
 /// A credential that blocks: a detection that no allowlist entry allowed.
 #[derive(Clone, Debug)]
 pub struct Finding {
-    /// The input's name: a path relative to the repository or as given.
+    /// The input's name as printed and fingerprinted: a path relative to
+    /// the repository or as given, or the name of a message or ref.
     pub path: String,
-    /// The commit that brings it, for pushed and historical inputs.
-    pub commit: Option<String>,
-    /// History: who made that commit and when (author date, YYYY-MM-DD).
-    pub author: Option<String>,
-    pub date: Option<String>,
-    /// History: how many commits bring the same secret to the same path,
-    /// and the last of them.
-    pub occurrences: usize,
-    pub last_commit: Option<String>,
-    /// History: whether the secret is still in the tree at `HEAD`.
-    pub in_tree_now: Option<bool>,
+    pub origin: Origin,
+    /// History only.
+    pub seen: Option<Seen>,
     pub rule_id: String,
     pub kind: CredentialKind,
     pub severity: Severity,
@@ -122,6 +201,14 @@ impl ScanReport {
         self.problems.extend(other.problems);
         self.inputs += other.inputs;
         self.bytes += other.bytes;
+    }
+
+    /// Sets where the findings from index `first` on came from: a source
+    /// calls it after scanning an input.
+    pub fn set_origin(&mut self, first: usize, origin: &Origin) {
+        for finding in self.findings.iter_mut().skip(first) {
+            finding.origin = origin.clone();
+        }
     }
 
     pub fn problem(
@@ -398,12 +485,8 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
     }
     Finding {
         path: path.to_string(),
-        commit: None,
-        author: None,
-        date: None,
-        occurrences: 1,
-        last_commit: None,
-        in_tree_now: None,
+        origin: Origin::File,
+        seen: None,
         rule_id: detection.rule_id,
         kind: detection.kind,
         severity,

@@ -547,7 +547,10 @@ fn issue12_4_a_key_anywhere_in_a_commit_message_is_found() {
         let finding = found.unwrap_or_else(|| panic!("not found in {message:?}"));
         assert_eq!(finding.path, "commit-message");
         assert_eq!(finding.location.line, target + 1, "{message:?}");
-        assert_eq!(finding.commit.as_deref(), Some(commit.to_string().as_str()));
+        assert_eq!(
+            finding.origin.commit().map(|c| c.id.as_str()),
+            Some(commit.to_string().as_str())
+        );
         if pair {
             assert_eq!(finding.values.get(1), Some(&secret()), "{message:?}");
         }

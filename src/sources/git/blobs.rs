@@ -16,7 +16,9 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::engine::scanner::{is_credential_file, LineFilter, ScanReport, Scanner};
+use crate::engine::scanner::{
+    is_credential_file, CommitInfo, LineFilter, Origin, ScanReport, Scanner,
+};
 use crate::sources::git::odb::{
     ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern,
 };
@@ -283,9 +285,7 @@ fn scan_group(
         let before = report.findings.len();
         scanner.scan(&change.path, &content, filter.as_ref(), report);
         if let Some(commit) = change.commit {
-            for finding in &mut report.findings[before..] {
-                finding.commit = Some(commit.to_string());
-            }
+            report.set_origin(before, &Origin::Blob(CommitInfo::id(commit.to_string())));
         }
     }
     // Without a diff nothing was filtered: what was found is in the report.

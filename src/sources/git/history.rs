@@ -18,7 +18,11 @@ use git2::{Oid, Repository, Sort};
 use crate::sources::git::blobs::{scan_changes, ReadLimits};
 use crate::sources::git::tree_diff::{changes_of_commits, CommitsError};
 
-use crate::engine::scanner::{is_credential_file, Finding, ScanReport, Scanner};
+use memchr::memmem;
+
+use crate::engine::scanner::{
+    is_credential_file, CommitInfo, Finding, Origin, ScanReport, Scanner, Seen,
+};
 use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +130,9 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
     // For findings in a path's name: every path at HEAD, listed once if needed.
     let mut head_paths: Option<Vec<String>> = None;
     for finding in findings.iter_mut() {
-        if let Some(id) = &finding.commit {
+        let origin = finding.origin.clone();
+        if let Some(commit) = origin.commit() {
+            let id = &commit.id;
             let (author, date) = commits
                 .entry(id.clone())
                 .or_insert_with(|| {
@@ -148,34 +154,39 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
                         .unwrap_or_default()
                 })
                 .clone();
-            finding.author = Some(author);
-            finding.date = Some(date);
+            finding.origin = origin.with_commit(CommitInfo {
+                id: id.clone(),
+                author: Some(author),
+                date: Some(date),
+            });
         }
-        if crate::sources::git::names::is_in_a_ref(&finding.path) {
-            finding.in_tree_now = Some(true); // read from the refs as they are now
-            continue;
-        }
-        if crate::sources::git::names::is_in_a_path(&finding.path) {
+        let values = &finding.values;
+        let in_tree_now = if origin.is_a_ref() {
+            true // read from the refs as they are now
+        } else if matches!(origin, Origin::PathName(_)) {
             let paths = head_paths.get_or_insert_with(|| all_paths(head_tree.as_ref()));
-            finding.in_tree_now = Some(paths.iter().any(|path| {
-                finding
-                    .values
+            paths.iter().any(|path| {
+                values
                     .iter()
-                    .all(|v| contains(path.as_bytes(), v.as_bytes()))
-            }));
-            continue;
-        }
-        finding.in_tree_now = Some(head_tree.as_ref().is_some_and(|tree| {
-            tree.get_path(std::path::Path::new(&finding.path))
-                .ok()
-                .and_then(|entry| repo.find_blob(entry.id()).ok())
-                .is_some_and(|blob| {
-                    finding
-                        .values
-                        .iter()
-                        .all(|v| contains(blob.content(), v.as_bytes()))
-                })
-        }));
+                    .all(|v| memmem::find(path.as_bytes(), v.as_bytes()).is_some())
+            })
+        } else {
+            head_tree.as_ref().is_some_and(|tree| {
+                tree.get_path(std::path::Path::new(&finding.path))
+                    .ok()
+                    .and_then(|entry| repo.find_blob(entry.id()).ok())
+                    .is_some_and(|blob| {
+                        values
+                            .iter()
+                            .all(|v| memmem::find(blob.content(), v.as_bytes()).is_some())
+                    })
+            })
+        };
+        finding.seen = Some(Seen {
+            occurrences: 1,
+            last_commit: None,
+            in_tree_now,
+        });
     }
 }
 
@@ -194,10 +205,6 @@ fn all_paths(tree: Option<&git2::Tree<'_>>) -> Vec<String> {
     paths
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// One entry per fingerprint (rule, path, secret): the first commit that
 /// brings it, how many do, and the last.
 pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
@@ -207,9 +214,16 @@ pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
         match index.get(&finding.fingerprint) {
             Some(&i) => {
                 let first = &mut grouped[i];
-                first.occurrences += 1;
-                if finding.commit != first.commit {
-                    first.last_commit = finding.commit;
+                let commit = finding.origin.commit().map(|c| c.id.clone());
+                let first_commit = first.origin.commit().map(|c| c.id.clone());
+                let seen = first.seen.get_or_insert(Seen {
+                    occurrences: 1,
+                    last_commit: None,
+                    in_tree_now: false,
+                });
+                seen.occurrences += 1;
+                if commit != first_commit {
+                    seen.last_commit = commit;
                 }
             }
             None => {

@@ -25,7 +25,7 @@ use std::collections::HashSet;
 use git2::Oid;
 
 use crate::engine::redact::{hide, redact, redacted_name, values_in};
-use crate::engine::scanner::{ScanReport, Scanner};
+use crate::engine::scanner::{CommitInfo, Origin, ScanReport, Scanner};
 use crate::sources::git::blobs::BlobChange;
 
 /// The name under which commit message findings are reported and
@@ -43,8 +43,18 @@ pub fn scan_commit_object(scanner: &Scanner, commit: Oid, data: &[u8], report: &
         Some(end) => (&data[..end], &data[end + 2..]),
         None => (data, &[][..]),
     };
-    scan_text(scanner, COMMIT_HEADER, header, Some(commit), report);
+    scan_text(
+        scanner,
+        COMMIT_HEADER,
+        header,
+        &Origin::CommitHeader(info(commit)),
+        report,
+    );
     scan_commit_message(scanner, Some(commit), message, report);
+}
+
+fn info(commit: Oid) -> CommitInfo {
+    CommitInfo::id(commit.to_string())
 }
 
 /// Scans one commit message (`None`: a commit not made yet, for the
@@ -55,16 +65,11 @@ pub fn scan_commit_message(
     message: &[u8],
     report: &mut ScanReport,
 ) {
-    scan_text(scanner, COMMIT_MESSAGE, message, commit, report);
+    let origin = Origin::CommitMessage(commit.map(info));
+    scan_text(scanner, COMMIT_MESSAGE, message, &origin, report);
 }
 
-fn scan_text(
-    scanner: &Scanner,
-    name: &str,
-    text: &[u8],
-    commit: Option<Oid>,
-    report: &mut ScanReport,
-) {
+fn scan_text(scanner: &Scanner, name: &str, text: &[u8], origin: &Origin, report: &mut ScanReport) {
     if !scanner.detector.has_candidate(text) {
         return;
     }
@@ -73,11 +78,7 @@ fn scan_text(
     let counts = (report.inputs, report.bytes);
     scanner.scan(name, text, None, report);
     (report.inputs, report.bytes) = counts;
-    if let Some(commit) = commit {
-        for finding in &mut report.findings[before..] {
-            finding.commit = Some(commit.to_string());
-        }
-    }
+    report.set_origin(before, origin);
 }
 
 /// Scans the names of the paths that `changes` add (a change with no old
@@ -120,7 +121,8 @@ pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut Sc
                 }
                 None => redact(prefix),
             } + " (path)";
-            scan_text(scanner, &shown, component.as_bytes(), change.commit, report);
+            let origin = Origin::PathName(change.commit.map(info));
+            scan_text(scanner, &shown, component.as_bytes(), &origin, report);
         }
     }
 }
@@ -132,7 +134,13 @@ pub fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) 
         return;
     }
     let shown = format!("{} (ref name)", redacted_name(&scanner.detector, refname));
-    scan_text(scanner, &shown, refname.as_bytes(), None, report);
+    scan_text(
+        scanner,
+        &shown,
+        refname.as_bytes(),
+        &Origin::RefName,
+        report,
+    );
 }
 
 /// For `history`: the names of the repository's refs, and the messages of
@@ -164,17 +172,6 @@ pub fn scan_refs(scanner: &Scanner, repo: &git2::Repository, report: &mut ScanRe
     }
 }
 
-/// Whether a finding's name says it is in a ref (its name, or its tag's
-/// message) rather than in a commit.
-pub fn is_in_a_ref(name: &str) -> bool {
-    name.ends_with(" (ref name)") || name.ends_with(" (tag message)")
-}
-
-/// Whether a finding's name says it is in a path's name.
-pub fn is_in_a_path(name: &str) -> bool {
-    name.ends_with(" (path)")
-}
-
 /// Scans the message of an annotated tag that `refname` brings, as
 /// `<ref> (tag message)`; findings carry the tag's id.
 pub fn scan_tag_message(
@@ -188,7 +185,8 @@ pub fn scan_tag_message(
         redacted_name(&scanner.detector, refname)
     );
     let message = tag.message_bytes().unwrap_or_default();
-    scan_text(scanner, &name, message, Some(tag.id()), report);
+    let origin = Origin::TagMessage(info(tag.id()));
+    scan_text(scanner, &name, message, &origin, report);
 }
 
 /// For the `commit-msg` hook: the message as git will record it, without
