@@ -45,7 +45,7 @@ pub fn run_hook(
 /// repository's config (allowlist, own keys) like the pre-commit hook.
 fn run_commit_msg(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
-    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let root = git::config_dir(&repo).to_path_buf();
     let scanner = crate::cli::build_scanner(args, &root, err)?;
     let mut report = ScanReport::default();
     // The CLI refuses commit-msg without its FILE argument.
@@ -92,7 +92,7 @@ fn run_push_hook(
             (config, updates, Known::AllRefs, Default::default())
         }
         Side::Client => {
-            let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+            let root = git::config_dir(&repo).to_path_buf();
             let config = Config::discover(args.config.as_deref(), &root)?;
             let own_keys = crate::cli::local_keys::for_config(&config);
             let updates = push::parse_pre_push(&input)?;

@@ -100,7 +100,7 @@ fn run_history(
     err: &mut dyn Write,
 ) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
-    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let root = git::config_dir(&repo).to_path_buf();
     let scanner = build_scanner(args, &root, err)?;
     let limits = crate::sources::git::blobs::ReadLimits {
         max_blob_bytes: args.max_file_size,

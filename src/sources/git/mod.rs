@@ -94,6 +94,12 @@ fn configure_libgit2() {
 }
 
 /// The work tree root, where `.keygate.toml` lives.
+/// Where the repository's config (`.keygate.toml`) is looked for: its work
+/// tree, or the git directory of a bare repository.
+pub fn config_dir(repo: &Repository) -> &Path {
+    repo.workdir().unwrap_or_else(|| repo.path())
+}
+
 pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
     repo.workdir().ok_or_else(|| GitError::BareRepository {
         path: repo.path().to_path_buf(),
