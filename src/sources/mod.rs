@@ -8,3 +8,4 @@
 
 pub mod fs;
 pub mod git;
+pub mod queue;
