@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use keygate::cli::Args;
-use keygate::error::{scrub, EXIT_ERROR};
+use keygate::cli::args::Args;
+use keygate::cli::error::EXIT_ERROR;
+use keygate::engine::redact::scrub;
 
 fn main() -> ExitCode {
     // A bug must never look like "clean", nor print what it was scanning.
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
-    keygate::error::set_verbose(args.verbose);
+    keygate::engine::redact::set_verbose(args.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     // Not locked for the whole run: the history progress line and the panic

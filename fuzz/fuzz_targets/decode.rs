@@ -1,4 +1,4 @@
-//! `keygate::decode::decoded_views`: credentials hidden behind an encoding
+//! `keygate::engine::decode::decoded_views`: credentials hidden behind an encoding
 //! (base64 and base64url, percent, backslash escapes, UTF-16) turned back
 //! into text for the detectors.
 //!
@@ -17,7 +17,7 @@
 //!   after the view's own.
 #![no_main]
 
-use keygate::decode::{
+use keygate::engine::decode::{
     decoded_views, trigger_offsets, Decoded, Encoding, MAX_DEPTH, MAX_TOTAL_BYTES, MAX_VIEW_BYTES,
 };
 use libfuzzer_sys::fuzz_target;

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use keygate::allowlist::Allowlist;
-use keygate::detect::Detector;
-use keygate::scan::{ScanReport, Scanner};
+use keygate::engine::allowlist::Allowlist;
+use keygate::engine::detect::Detector;
+use keygate::engine::scanner::{ScanReport, Scanner};
 
 use crate::util::*;
 
@@ -534,7 +534,7 @@ fn issue12_4_a_key_anywhere_in_a_commit_message_is_found() {
         let message = lines.join(if rng.below(2) == 0 { "\n" } else { "\r\n" });
         let commit = git2::Oid::from_str(&"ab".repeat(20)).unwrap();
         let mut report = ScanReport::default();
-        keygate::names::scan_commit_message(
+        keygate::sources::git::names::scan_commit_message(
             &scanner,
             Some(commit),
             message.as_bytes(),
@@ -547,7 +547,10 @@ fn issue12_4_a_key_anywhere_in_a_commit_message_is_found() {
         let finding = found.unwrap_or_else(|| panic!("not found in {message:?}"));
         assert_eq!(finding.path, "commit-message");
         assert_eq!(finding.location.line, target + 1, "{message:?}");
-        assert_eq!(finding.commit.as_deref(), Some(commit.to_string().as_str()));
+        assert_eq!(
+            finding.origin.commit().map(|c| c.id.as_str()),
+            Some(commit.to_string().as_str())
+        );
         if pair {
             assert_eq!(finding.values.get(1), Some(&secret()), "{message:?}");
         }

@@ -12,6 +12,7 @@ mod everyday;
 mod hardening;
 mod history;
 mod install;
+mod layering;
 mod peers;
 mod properties;
 mod push;

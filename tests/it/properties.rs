@@ -2,9 +2,9 @@
 //! random texts, a key inserted anywhere is found at the right line and
 //! column, and fingerprints do not move when unrelated lines do.
 
-use keygate::allowlist::Allowlist;
-use keygate::detect::Detector;
-use keygate::scan::{ScanReport, Scanner};
+use keygate::engine::allowlist::Allowlist;
+use keygate::engine::detect::Detector;
+use keygate::engine::scanner::{ScanReport, Scanner};
 
 /// xorshift64*: deterministic, good enough to shuffle test inputs.
 struct Rng(u64);

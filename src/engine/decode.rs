@@ -36,7 +36,7 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
 
-use crate::rules::PAIR_DISTANCE_LINES;
+use crate::engine::rules::PAIR_DISTANCE_LINES;
 
 /// Largest view, in bytes. A longer base64 run or UTF-16 text is decoded in
 /// windows of this size around its hits.
@@ -1400,8 +1400,8 @@ impl OriginMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{Detection, Detector};
-    use crate::rules::CredentialKind;
+    use crate::engine::detect::{Detection, Detector};
+    use crate::engine::rules::CredentialKind;
     use std::time::{Duration, Instant};
 
     // Fake credentials, assembled so that this file holds none whole.

@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::blobs::BlobChange;
-use crate::objects::{
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::git::blobs::BlobChange;
+use crate::sources::git::odb::{
     EntryKind, ObjectReader, ObjectStore, ObjectsError, ReadPattern, Tree, TreeEntry,
 };
-use crate::scan::{ScanReport, Scanner};
+use crate::sources::queue::{self, Step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
@@ -30,6 +31,9 @@ pub enum CommitsError {
 
 /// Below this many commits, one thread compares their trees.
 const COMMITS_PER_THREAD: usize = 64;
+/// Commits a thread takes at a time: enough that a batch's newest-first
+/// walk reuses its delta bases, few enough that threads stay balanced.
+const COMMITS_PER_BATCH: usize = 256;
 
 /// The changes of `commits`, in their order, computed on all cores. The
 /// commits' messages are scanned with `scanner` on the way, their findings
@@ -41,11 +45,11 @@ pub fn changes_of_commits(
     scanner: &Scanner,
     report: &mut ScanReport,
 ) -> Result<Vec<BlobChange>, CommitsError> {
-    // Newest first: packs store the newest version of a file whole and older
-    // ones as deltas against it, so this order finds delta bases in the cache.
+    // Newest first within a batch: packs store the newest version of a file
+    // whole and older ones as deltas against it, so this order finds delta
+    // bases in the cache.
     type Part = (Vec<BlobChange>, ScanReport);
-    let walk_part = |part: &[Oid]| -> Result<Part, CommitsError> {
-        let mut reader = store.reader(ReadPattern::TreeWalk);
+    let walk_part = |reader: &mut ObjectReader, part: &[Oid]| -> Result<Part, CommitsError> {
         let mut per_commit: Vec<Vec<BlobChange>> = Vec::with_capacity(part.len());
         let mut messages: Vec<ScanReport> = Vec::new();
         for &oid in part.iter().rev() {
@@ -54,7 +58,7 @@ pub fn changes_of_commits(
             }
             let mut changes = Vec::new();
             let mut message = ScanReport::default();
-            commit_changes(&mut reader, oid, scanner, &mut message, &mut changes)?;
+            commit_changes(reader, oid, scanner, &mut message, &mut changes)?;
             per_commit.push(changes);
             messages.push(message);
         }
@@ -62,24 +66,35 @@ pub fn changes_of_commits(
         messages.into_iter().rev().for_each(|m| report.merge(m));
         Ok((per_commit.into_iter().rev().flatten().collect(), report))
     };
-    let workers = crate::blobs::worker_count(commits.len(), COMMITS_PER_THREAD);
-    let parts: Vec<Result<Part, CommitsError>> = if workers == 1 {
-        vec![walk_part(commits)]
-    } else {
-        let chunk = commits.len().div_ceil(workers);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = commits
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || walk_part(part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(Err(CommitsError::WorkerPanicked)))
-                .collect()
-        })
-    };
+    type Done = Vec<(usize, Result<Part, CommitsError>)>;
+    let workers = queue::worker_count(commits.len(), COMMITS_PER_THREAD);
+    let states = queue::run(
+        commits.len(),
+        COMMITS_PER_BATCH,
+        workers,
+        || (store.reader(ReadPattern::TreeWalk), Done::new()),
+        |(reader, done), batch| {
+            let start = batch.start;
+            let part = walk_part(reader, &commits[batch]);
+            let step = if part.is_ok() {
+                Step::Continue
+            } else {
+                Step::Stop
+            };
+            done.push((start, part));
+            step
+        },
+    );
+    let mut parts: Done = Vec::new();
+    for state in states {
+        match state {
+            Some((_, done)) => parts.extend(done),
+            None => return Err(CommitsError::WorkerPanicked),
+        }
+    }
+    parts.sort_unstable_by_key(|(start, _)| *start);
     let mut changes = Vec::new();
-    for part in parts {
+    for (_, part) in parts {
         let (part, messages) = part?;
         changes.extend(part);
         report.merge(messages);
@@ -98,7 +113,7 @@ fn commit_changes(
     out: &mut Vec<BlobChange>,
 ) -> Result<(), CommitsError> {
     let (tree, parents, data) = reader.commit(oid)?;
-    crate::names::scan_commit_object(scanner, oid, data, report);
+    crate::sources::git::names::scan_commit_object(scanner, oid, data, report);
     let mut parent_trees = Vec::with_capacity(parents.len());
     for parent in parents {
         parent_trees.push(Some(reader.commit_tree_and_parents(parent)?.0));

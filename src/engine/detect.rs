@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
-use crate::decode::{self, DecodedView};
-use crate::rules::{
+use crate::engine::decode::{self, DecodedView};
+use crate::engine::rules::{
     Boundary, Confirmation, CredentialKind, Rule, PAIR_DISTANCE_LINES, PAIR_RULE_ID, RULES,
 };
 

@@ -330,7 +330,7 @@ impl Config {
         let off = |id: &str| self.detect.disable.iter().any(|d| d == id);
         let source = self.source_name();
         let source = source.display();
-        if crate::rules::RULES.iter().all(|r| off(r.id)) {
+        if crate::engine::rules::RULES.iter().all(|r| off(r.id)) {
             vec![format!(
                 "{source}: detect.disable turns off every built-in rule: no AWS key is looked for{}",
                 if self.rules.is_empty() {

@@ -21,13 +21,13 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Args;
-use crate::error::Error;
-use crate::git;
+use crate::cli::args::Args;
+use crate::cli::error::Error;
+use crate::cli::Outcome;
+use crate::engine::scanner::ScanReport;
 use crate::report::Audience;
-use crate::scan::ScanReport;
-use crate::walk::{FileInput, Namer};
-use crate::Outcome;
+use crate::sources::git;
+use crate::sources::walk::{FileInput, Namer};
 
 /// What the framework asked for.
 #[derive(Debug, PartialEq, Eq)]
@@ -51,8 +51,8 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
         None => Mode::Files,
     };
     match mode {
-        Mode::Range(range) => crate::run_history(args, &[range], out, err),
-        Mode::Staged => crate::run_staged(args, Audience::PreCommit, out, err),
+        Mode::Range(range) => crate::cli::run_history(args, &[range], out, err),
+        Mode::Staged => crate::cli::run_staged(args, Audience::PreCommit, out, err),
         Mode::Files => run_files(args, out, err),
     }
 }
@@ -61,7 +61,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
 fn run_files(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
     let root = git::work_tree(&repo)?.to_path_buf();
-    let scanner = crate::build_scanner(args, &root, err)?;
+    let scanner = crate::cli::build_scanner(args, &root, err)?;
     let mut report = ScanReport::default();
     let mut files = Vec::new();
     let mut seen = HashSet::new();
@@ -73,11 +73,11 @@ fn run_files(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Ou
             Ok(m) if !m.is_file() => continue,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report.problem(file.clone(), crate::fs::FsError::Missing);
+                report.problem(file.clone(), crate::sources::fs::FsError::Missing);
                 continue;
             }
             Err(e) => {
-                report.problem(file.clone(), crate::fs::FsError::Unreadable(e));
+                report.problem(file.clone(), crate::sources::fs::FsError::Unreadable(e));
                 continue;
             }
         }
@@ -86,8 +86,8 @@ fn run_files(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Ou
             files.push(FileInput { disk: path, name });
         }
     }
-    crate::fs::scan_files(&scanner, &files, args.max_file_size, &mut report);
-    crate::finish(args, Audience::Scan, &report, out, err)
+    crate::sources::fs::scan_files(&scanner, &files, args.max_file_size, &mut report);
+    crate::cli::finish(args, Audience::Scan, &report, out, err)
 }
 
 /// Whether `files` are exactly the files with staged changes (added,

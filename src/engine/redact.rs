@@ -1,71 +1,64 @@
-//! The one error a run can end with, and the exit codes.
+//! Redaction: what of a credential may be printed, and the fingerprint
+//! that names a finding without holding its value.
 //!
-//! Module errors travel here unchanged (`#[from]`), so `main` prints the
-//! whole chain. Messages pass through `scrub` first: an error that quotes
-//! input must never print a credential.
+//! Every place that prints — a report, an error message, a panic, the name
+//! of a path or ref that holds a key — goes through here, so what counts as
+//! secret-like has one source of truth: the detector itself, with its
+//! decoded views ([`Detector::secret_regions`]), plus, for error text that
+//! has no context to judge by, any plausible 40-character secret.
 
-use crate::config::ConfigError;
-use crate::detect::{DetectError, Detector};
-use crate::git::GitError;
-use crate::push::PushError;
-use crate::scan::redact;
+use std::ops::Range;
 
-/// Exit code: nothing found.
-pub const EXIT_CLEAN: u8 = 0;
-/// Exit code: credentials found, the commit or push is blocked.
-pub const EXIT_FOUND: u8 = 1;
-/// Exit code: usage, config or internal error, or an incomplete scan.
-pub const EXIT_ERROR: u8 = 2;
+use crate::engine::detect::{Detection, Detector};
+use crate::engine::rules::CredentialKind;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Detect(#[from] DetectError),
-    #[error(transparent)]
-    Git(#[from] GitError),
-    #[error(transparent)]
-    Push(#[from] PushError),
-    #[error(transparent)]
-    History(#[from] crate::history::HistoryError),
-    #[error("cannot write the baseline {path}: {source}")]
-    BaselineUnwritable {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write the report: {0}")]
-    Output(#[from] std::io::Error),
+/// First and last four characters, the rest hidden; short values are hidden whole.
+pub fn redact(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 16 {
+        return "*".repeat(chars.len().max(4));
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
 }
 
-impl Error {
-    pub fn exit_code(&self) -> u8 {
-        EXIT_ERROR
+/// `rule:path:hash`, where the hash covers rule, path and the values. Stable
+/// when unrelated lines move; never holds a value in clear.
+pub fn fingerprint(detection: &Detection, path: &str) -> String {
+    let mut material = Vec::new();
+    for part in [
+        "keygate-fingerprint-v1",
+        detection.rule_id.as_str(),
+        path,
+        detection.value.as_str(),
+        detection.secret.as_ref().map_or("", |s| s.0.as_str()),
+    ] {
+        material.extend_from_slice(part.as_bytes());
+        material.push(0);
     }
+    // git's blob hash of the material (what fingerprints have always been,
+    // so allowlists and baselines keep working), computed here: the engine
+    // links no git library.
+    let mut hasher = sha1dc::Hasher::default();
+    hasher.update(format!("blob {}\0", material.len()).as_bytes());
+    hasher.update(&material);
+    let digest = match hasher.finalize() {
+        Ok(digest) => format!("{digest:x}"),
+        Err(_) => fnv_hex(&material),
+    };
+    format!("{}:{}:{}", detection.rule_id, path, &digest[..16])
+}
 
-    /// The message with its causes, credentials redacted, in plain words
-    /// (the git library's error classes and codes only with `--verbose`).
-    pub fn scrubbed_message(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        // "Not in a repository" says all there is to say; libgit2's "could
-        // not find repository at '.'" adds nothing a user can act on.
-        if !verbose() && matches!(self, Error::Git(GitError::NotARepository { .. })) {
-            source = None;
-        }
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        scrub(&plain(&text))
+/// Fallback should the collision-detecting SHA-1 refuse the material (only
+/// a crafted SHA-1 collision makes it, and the material is ours).
+fn fnv_hex(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x100000001b3);
     }
+    format!("{hash:016x}")
 }
 
 static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -153,7 +146,7 @@ pub fn scrub(text: &str) -> String {
     // Overlapping spans become one: dropping the later of two would leave
     // its tail in clear.
     spans.sort_by_key(|s| s.start);
-    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
     for span in spans {
         match merged.last_mut() {
             Some(last) if span.start < last.end => last.end = last.end.max(span.end),
@@ -169,21 +162,90 @@ pub fn scrub(text: &str) -> String {
 }
 
 /// Runs of exactly 40 base64 characters that pass the secret plausibility checks.
-fn possible_secrets(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-    crate::detect::base64_runs(bytes, 0..bytes.len(), 40)
+fn possible_secrets(bytes: &[u8]) -> Vec<Range<usize>> {
+    crate::engine::detect::base64_runs(bytes, 0..bytes.len(), 40)
         .into_iter()
         .filter(|run| {
-            crate::detect::plausible(
-                crate::rules::CredentialKind::SecretAccessKey,
-                &bytes[run.clone()],
-            )
+            crate::engine::detect::plausible(CredentialKind::SecretAccessKey, &bytes[run.clone()])
         })
         .collect()
+}
+
+/// A name (a ref, an author, a path) as it may be printed: any key in it
+/// redacted.
+pub fn redacted_name(detector: &Detector, name: &str) -> String {
+    match values_in(detector, name) {
+        Some(values) => hide(name, &values),
+        None => redact(name),
+    }
+}
+
+/// The values the detectors find in `name`, looked at whole and, for a
+/// path, component by component (as the git source does for the paths a change adds: detection
+/// depends on the text around a value). `None` when a value is not in
+/// `name` as such (found in a decoded view): then all of it is to be hidden.
+pub fn values_in(detector: &Detector, name: &str) -> Option<Vec<String>> {
+    if !detector.has_candidate(name.as_bytes()) {
+        return Some(Vec::new());
+    }
+    let mut detections = detector.detect(name.as_bytes());
+    if name.contains('/') {
+        for component in name.split('/') {
+            detections.extend(detector.detect(component.as_bytes()));
+        }
+    }
+    let mut values = Vec::new();
+    for detection in detections {
+        values.push(detection.value);
+        values.extend(detection.secret.map(|(secret, _, _)| secret));
+    }
+    if values
+        .iter()
+        .any(|v| v.is_empty() || !name.contains(v.as_str()))
+    {
+        return None;
+    }
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values.dedup();
+    Some(values)
+}
+
+/// `name` with every occurrence of every value replaced by its redacted
+/// form: a value found once is hidden wherever it is, even glued to other
+/// text.
+pub fn hide(name: &str, values: &[String]) -> String {
+    let mut shown = name.to_string();
+    for value in values {
+        shown = shown.replace(value.as_str(), &redact(value));
+    }
+    shown
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fingerprints are what allowlists and baselines hold: these were
+    /// computed by libgit2's blob hash before the engine dropped it, and
+    /// must never change.
+    #[test]
+    fn fingerprints_are_the_ones_users_already_hold() {
+        let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
+        let secret = format!("{}{}", "Zr4nK2pQ9sVw7xYb3cDe", "5fGh1jKl6mNo8pQr0sTu");
+        let detector = Detector::builtin();
+        let only_id = detector.detect(format!("id: {id}\n").as_bytes());
+        assert_eq!(
+            fingerprint(&only_id[0], "id.txt"),
+            "aws-access-key-id:id.txt:3333a946d9f76d6d"
+        );
+        let pair = detector.detect(
+            format!("aws_access_key_id = {id}\naws_secret_access_key = {secret}\n").as_bytes(),
+        );
+        assert_eq!(
+            fingerprint(&pair[0], "creds.ini"),
+            "aws-credential-pair:creds.ini:fba40f428098d8e1"
+        );
+    }
 
     struct Rng(u64);
 
@@ -261,10 +323,7 @@ mod tests {
         for round in 0..240 {
             let secret: String = loop {
                 let s: String = (0..40).map(|_| BASE64[rng.below(64)] as char).collect();
-                if crate::detect::plausible(
-                    crate::rules::CredentialKind::SecretAccessKey,
-                    s.as_bytes(),
-                ) {
+                if crate::engine::detect::plausible(CredentialKind::SecretAccessKey, s.as_bytes()) {
                     break s;
                 }
             };

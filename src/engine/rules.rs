@@ -2,9 +2,9 @@
 //!
 //! Every rule carries its id, what it finds, the literals the prefilter looks
 //! for, the pattern that confirms a candidate, and examples that must and must
-//! not be found. `tests` in this module (and `keygate rules --check`) prove
-//! each rule against its own examples, so a change to a pattern that breaks a
-//! real format fails the build instead of letting a key through.
+//! not be found. The tests in this module prove each rule against its own
+//! examples, so a change to a pattern that breaks a real format fails the
+//! build instead of letting a key through.
 //!
 //! This module holds no logic beyond the table: how a rule is applied lives in
 //! `detect`.
@@ -367,7 +367,7 @@ pub const DOCUMENTATION_EXAMPLES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Detector;
+    use crate::engine::detect::Detector;
 
     #[test]
     fn rule_ids_are_unique() {
@@ -396,7 +396,7 @@ mod tests {
                 let found = detector.detect(negative.as_bytes());
                 let allowed = found
                     .iter()
-                    .all(|d| crate::allowlist::is_documentation_example(&d.value));
+                    .all(|d| crate::engine::allowlist::is_documentation_example(&d.value));
                 if !allowed {
                     failures.push(format!("{}: negative {negative:?} gave {found:?}", rule.id));
                 }

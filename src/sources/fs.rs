@@ -9,8 +9,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::scan::{ScanReport, Scanner};
-use crate::walk::{FileInput, WalkOptions, WalkStats};
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::walk::{FileInput, WalkOptions, WalkStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -60,7 +60,7 @@ pub fn scan_paths(
         }
         roots.push(path.clone());
     }
-    let (files, stats) = crate::walk::files(&roots, walk, report);
+    let (files, stats) = crate::sources::walk::files(&roots, walk, report);
     scan_files(scanner, &files, max_file_bytes, report);
     stats
 }

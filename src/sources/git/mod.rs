@@ -16,13 +16,21 @@
 //! Cost matters here more than anywhere: the comparison only looks at object
 //! ids, so a blob is read only when its id changed.
 
+pub mod blobs;
+pub mod history;
+pub mod index_fast;
+pub mod names;
+pub mod odb;
+pub mod push;
+pub mod tree_diff;
+
 use std::path::{Path, PathBuf};
 
 use git2::{Delta, DiffOptions, ErrorCode, FileMode, Repository};
 
-use crate::blobs::{scan_changes, BlobChange, ReadLimits};
-use crate::objects::{ObjectStore, ObjectsError};
-use crate::scan::{ScanReport, Scanner};
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
+use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 /// Blobs larger than this are not read into memory; the scan reports them as
 /// not scanned (exit 2) unless their path is allowlisted.
@@ -86,6 +94,12 @@ fn configure_libgit2() {
 }
 
 /// The work tree root, where `.keygate.toml` lives.
+/// Where the repository's config (`.keygate.toml`) is looked for: its work
+/// tree, or the git directory of a bare repository.
+pub fn config_dir(repo: &Repository) -> &Path {
+    repo.workdir().unwrap_or_else(|| repo.path())
+}
+
 pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
     repo.workdir().ok_or_else(|| GitError::BareRepository {
         path: repo.path().to_path_buf(),
@@ -106,7 +120,7 @@ pub fn scan_staged(
         max_blob_bytes,
         deadline: None,
     };
-    crate::names::scan_new_paths(scanner, &changes, report);
+    crate::sources::git::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }
@@ -115,7 +129,7 @@ pub fn scan_staged(
 /// when the same path existed before. No rename detection: a renamed or
 /// copied file is new at its new path.
 fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
-    if let Some(changes) = crate::index_fast::modified_in_place(repo) {
+    if let Some(changes) = crate::sources::git::index_fast::modified_in_place(repo) {
         return Ok(changes);
     }
     let index = repo.index().map_err(GitError::IndexUnreadable)?;

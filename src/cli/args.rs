@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::error::Error;
+use crate::cli::error::Error;
 use crate::report::Format;
 
 pub const USAGE: &str = "\
@@ -90,7 +90,7 @@ impl Args {
         let mut format = Format::Text;
         let mut config = None;
         let mut show_secrets = false;
-        let mut max_file_size = crate::git::DEFAULT_MAX_BLOB_BYTES;
+        let mut max_file_size = crate::sources::git::DEFAULT_MAX_BLOB_BYTES;
         let mut hook_args = Vec::new();
         let mut revisions = Vec::new();
         let mut write_baseline = None;

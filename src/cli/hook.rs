@@ -15,16 +15,16 @@ use std::time::{Duration, Instant};
 
 use git2::Oid;
 
-use crate::blobs::{BlobsError, ReadLimits};
-use crate::cli::{Args, HookName};
-use crate::commits::CommitsError;
-use crate::config::{Config, OnTimeout};
-use crate::error::Error;
-use crate::git::{self, GitError};
-use crate::push::{self, Known, PushError};
+use crate::cli::args::{Args, HookName};
+use crate::cli::error::Error;
+use crate::cli::{finish, run_staged, Outcome};
+use crate::engine::config::{Config, OnTimeout};
+use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
-use crate::scan::{ScanReport, Scanner};
-use crate::{finish, run_staged, Outcome};
+use crate::sources::git::blobs::{BlobsError, ReadLimits};
+use crate::sources::git::push::{self, Known, PushError};
+use crate::sources::git::tree_diff::CommitsError;
+use crate::sources::git::{self, GitError};
 
 /// Runs the named hook.
 pub fn run_hook(
@@ -38,7 +38,7 @@ pub fn run_hook(
         HookName::CommitMsg => run_commit_msg(args, out, err),
         HookName::PreReceive => run_push_hook(args, Side::Server, out, err),
         HookName::PrePush => run_push_hook(args, Side::Client, out, err),
-        HookName::PreCommitFramework => crate::framework::run(args, out, err),
+        HookName::PreCommitFramework => crate::cli::framework::run(args, out, err),
     }
 }
 
@@ -46,16 +46,16 @@ pub fn run_hook(
 /// repository's config (allowlist, own keys) like the pre-commit hook.
 fn run_commit_msg(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
-    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
-    let scanner = crate::build_scanner(args, &root, err)?;
+    let root = git::config_dir(&repo).to_path_buf();
+    let scanner = crate::cli::build_scanner(args, &root, err)?;
     let mut report = ScanReport::default();
     // The CLI refuses commit-msg without its FILE argument.
     let file = PathBuf::from(args.hook_args.first().cloned().unwrap_or_default());
     match std::fs::read(&file) {
-        Ok(bytes) => crate::names::scan_commit_message(
+        Ok(bytes) => crate::sources::git::names::scan_commit_message(
             &scanner,
             None,
-            crate::names::message_for_hook(&bytes),
+            crate::sources::git::names::message_for_hook(&bytes),
             &mut report,
         ),
         Err(error) => report.problem(file.display().to_string(), error),
@@ -93,14 +93,14 @@ fn run_push_hook(
             (config, updates, Known::AllRefs, Default::default())
         }
         Side::Client => {
-            let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+            let root = git::config_dir(&repo).to_path_buf();
             let config = Config::discover(args.config.as_deref(), &root)?;
-            let own_keys = crate::local_keys::for_config(&config);
+            let own_keys = crate::cli::local_keys::for_config(&config);
             let updates = push::parse_pre_push(&input)?;
             (config, updates, Known::RemoteTips, own_keys)
         }
     };
-    let own_keys: crate::local_keys::OwnKeys = own_keys;
+    let own_keys: crate::cli::local_keys::OwnKeys = own_keys;
     let scanner = Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
     scanner.write_warnings(err)?;
     let deadline = (side == Side::Server)
@@ -174,7 +174,7 @@ fn note_commits_seen_on_the_remote(
     let mut wanted: HashSet<Oid> = report
         .findings
         .iter()
-        .filter_map(|f| Oid::from_str(f.commit.as_deref()?).ok())
+        .filter_map(|f| Oid::from_str(&f.origin.commit()?.id).ok())
         .collect();
     if wanted.is_empty() {
         return Ok(());

@@ -11,10 +11,11 @@ use std::ops::RangeInclusive;
 
 use std::path::Path;
 
-use crate::allowlist::{Allowlist, Verdict};
-use crate::config::{Config, ConfigError, CustomRuleConfig};
-use crate::detect::{Confidence, Detection, Detector, Location, RuleSpec};
-use crate::rules::{Confirmation, CredentialKind, RULES};
+use crate::engine::allowlist::{Allowlist, Verdict};
+use crate::engine::config::{Config, ConfigError, CustomRuleConfig};
+use crate::engine::detect::{Confidence, Detection, Detector, Location, RuleSpec};
+use crate::engine::redact::{fingerprint, redact, redacted_name};
+use crate::engine::rules::{Confirmation, CredentialKind, RULES};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,22 +33,101 @@ impl fmt::Display for Severity {
     }
 }
 
+/// Where a finding's input came from, beyond its name. A source sets it
+/// ([`ScanReport::set_origin`]); the report prints what each kind has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// A file, standard input, or a blob staged for the next commit.
+    #[default]
+    File,
+    /// A blob that a commit brings to its path.
+    Blob(CommitInfo),
+    /// A commit's message: of a commit made already, or (`None`) of the
+    /// one the `commit-msg` hook is about to record.
+    CommitMessage(Option<CommitInfo>),
+    /// The rest of a commit object: author and committer names, extra
+    /// headers.
+    CommitHeader(CommitInfo),
+    /// The name of a path that a change adds (a commit's, or the staged one).
+    PathName(Option<CommitInfo>),
+    /// The name of a ref that a push creates or updates, or that history finds.
+    RefName,
+    /// The message of an annotated tag (the id is the tag object's).
+    TagMessage(CommitInfo),
+}
+
+impl Origin {
+    /// The commit (or tag) the input came with, if any.
+    pub fn commit(&self) -> Option<&CommitInfo> {
+        match self {
+            Origin::Blob(c) | Origin::CommitHeader(c) | Origin::TagMessage(c) => Some(c),
+            Origin::CommitMessage(c) | Origin::PathName(c) => c.as_ref(),
+            Origin::File | Origin::RefName => None,
+        }
+    }
+
+    /// The same origin, made by commit `info` (for findings of an input
+    /// scanned once for many commits).
+    pub fn with_commit(&self, info: CommitInfo) -> Origin {
+        match self {
+            Origin::File | Origin::Blob(_) => Origin::Blob(info),
+            Origin::CommitMessage(_) => Origin::CommitMessage(Some(info)),
+            Origin::CommitHeader(_) => Origin::CommitHeader(info),
+            Origin::PathName(_) => Origin::PathName(Some(info)),
+            Origin::TagMessage(_) => Origin::TagMessage(info),
+            Origin::RefName => Origin::RefName,
+        }
+    }
+
+    /// Whether the input is a ref as it is now (its name, or its tag's
+    /// message) rather than something a commit brought.
+    pub fn is_a_ref(&self) -> bool {
+        matches!(self, Origin::RefName | Origin::TagMessage(_))
+    }
+}
+
+/// A commit (or annotated tag) that brings a finding.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Full object id, hex.
+    pub id: String,
+    /// History: who made it (`name <email>`, any key in it redacted) and
+    /// when (author date, YYYY-MM-DD).
+    pub author: Option<String>,
+    pub date: Option<String>,
+}
+
+impl CommitInfo {
+    /// A commit known by its id alone.
+    pub fn id(id: impl Into<String>) -> CommitInfo {
+        CommitInfo {
+            id: id.into(),
+            author: None,
+            date: None,
+        }
+    }
+}
+
+/// What a scan of a whole history adds to a finding: every commit that
+/// brings the same secret to the same place counts once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// How many commits bring it, and the last of them (if not the first).
+    pub occurrences: usize,
+    pub last_commit: Option<String>,
+    /// Whether the secret is still there at `HEAD` (or in the refs).
+    pub in_tree_now: bool,
+}
+
 /// A credential that blocks: a detection that no allowlist entry allowed.
 #[derive(Clone, Debug)]
 pub struct Finding {
-    /// The input's name: a path relative to the repository or as given.
+    /// The input's name as printed and fingerprinted: a path relative to
+    /// the repository or as given, or the name of a message or ref.
     pub path: String,
-    /// The commit that brings it, for pushed and historical inputs.
-    pub commit: Option<String>,
-    /// History: who made that commit and when (author date, YYYY-MM-DD).
-    pub author: Option<String>,
-    pub date: Option<String>,
-    /// History: how many commits bring the same secret to the same path,
-    /// and the last of them.
-    pub occurrences: usize,
-    pub last_commit: Option<String>,
-    /// History: whether the secret is still in the tree at `HEAD`.
-    pub in_tree_now: Option<bool>,
+    pub origin: Origin,
+    /// History only.
+    pub seen: Option<Seen>,
     pub rule_id: String,
     pub kind: CredentialKind,
     pub severity: Severity,
@@ -123,6 +203,14 @@ impl ScanReport {
         self.bytes += other.bytes;
     }
 
+    /// Sets where the findings from index `first` on came from: a source
+    /// calls it after scanning an input.
+    pub fn set_origin(&mut self, first: usize, origin: &Origin) {
+        for finding in self.findings.iter_mut().skip(first) {
+            finding.origin = origin.clone();
+        }
+    }
+
     pub fn problem(
         &mut self,
         path: impl Into<String>,
@@ -175,11 +263,11 @@ impl Scanner {
     /// when `own_keys` is on, and the allowlist.
     pub fn from_config(config: &Config, own_keys: &[String]) -> Result<Scanner, ConfigError> {
         let source = config.source_name();
-        if config.rules.len() > crate::config::MAX_CUSTOM_RULES {
+        if config.rules.len() > crate::engine::config::MAX_CUSTOM_RULES {
             return Err(ConfigError::TooManyRules {
                 path: source,
                 count: config.rules.len(),
-                limit: crate::config::MAX_CUSTOM_RULES,
+                limit: crate::engine::config::MAX_CUSTOM_RULES,
             });
         }
         for id in &config.detect.disable {
@@ -272,7 +360,7 @@ impl Scanner {
         // A key in the input's own name (a file under a directory named by a
         // key ID) is reported by `names`; here the name is only printed, so
         // it is redacted, and the fingerprint is made of what is printed.
-        let path = &crate::names::redacted(self, path);
+        let path = &redacted_name(&self.detector, path);
         for detection in detections {
             match self
                 .allowlist
@@ -380,7 +468,7 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
     };
     let account_id = match detection.kind {
         CredentialKind::AccessKeyId | CredentialKind::CredentialPair => {
-            crate::detect::account_id(&detection.value)
+            crate::engine::detect::account_id(&detection.value)
         }
         _ => None,
     };
@@ -397,12 +485,8 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
     }
     Finding {
         path: path.to_string(),
-        commit: None,
-        author: None,
-        date: None,
-        occurrences: 1,
-        last_commit: None,
-        in_tree_now: None,
+        origin: Origin::File,
+        seen: None,
         rule_id: detection.rule_id,
         kind: detection.kind,
         severity,
@@ -415,45 +499,4 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
         account_id,
         values,
     }
-}
-
-/// First and last four characters, the rest hidden; short values are hidden whole.
-pub fn redact(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() < 16 {
-        return "*".repeat(chars.len().max(4));
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
-}
-
-/// `rule:path:hash`, where the hash covers rule, path and the values. Stable
-/// when unrelated lines move; never holds a value in clear.
-pub fn fingerprint(detection: &Detection, path: &str) -> String {
-    let mut material = Vec::new();
-    for part in [
-        "keygate-fingerprint-v1",
-        detection.rule_id.as_str(),
-        path,
-        detection.value.as_str(),
-        detection.secret.as_ref().map_or("", |s| s.0.as_str()),
-    ] {
-        material.extend_from_slice(part.as_bytes());
-        material.push(0);
-    }
-    let digest = git2::Oid::hash_object(git2::ObjectType::Blob, &material)
-        .map(|oid| oid.to_string())
-        .unwrap_or_else(|_| fnv_hex(&material));
-    format!("{}:{}:{}", detection.rule_id, path, &digest[..16])
-}
-
-/// Fallback hash should libgit2 refuse to hash (it does not in practice).
-fn fnv_hex(bytes: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    format!("{hash:016x}")
 }

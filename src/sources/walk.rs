@@ -19,8 +19,8 @@
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
-use crate::fs::FsError;
-use crate::scan::ScanReport;
+use crate::engine::scanner::ScanReport;
+use crate::sources::fs::FsError;
 
 /// How to walk.
 #[derive(Clone, Copy, Debug, Default)]

@@ -16,9 +16,9 @@ use std::path::Path;
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
-use crate::config::{Config, ConfigError};
-use crate::detect::{Confidence, Detection};
-use crate::rules::{CredentialKind, DOCUMENTATION_EXAMPLES};
+use crate::engine::config::{Config, ConfigError};
+use crate::engine::detect::{Confidence, Detection};
+use crate::engine::rules::{CredentialKind, DOCUMENTATION_EXAMPLES};
 
 /// The marker that allows a finding on its own line.
 pub const INLINE_MARKER: &[u8] = b"keygate:allow";
@@ -243,8 +243,11 @@ impl Allowlist {
                 baseline: file.clone(),
                 source: e,
             };
-            let bytes = crate::config::read_regular_file(&file, crate::config::MAX_BASELINE_BYTES)
-                .map_err(unreadable)?;
+            let bytes = crate::engine::config::read_regular_file(
+                &file,
+                crate::engine::config::MAX_BASELINE_BYTES,
+            )
+            .map_err(unreadable)?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 unreadable(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -378,7 +381,7 @@ impl Allowlist {
                 secret: None,
                 evidence: format!(
                     "{}; its secret is allowed {}, which does not allow the key ID",
-                    crate::detect::key_id_description(&detection.value),
+                    crate::engine::detect::key_id_description(&detection.value),
                     reason.describe()
                 ),
                 ..detection

@@ -16,11 +16,11 @@
 
 use git2::{ObjectType, Oid, Repository, Sort};
 
-use crate::blobs::{scan_changes, BlobChange, ReadLimits};
-use crate::commits::{changes_of_commits, tree_changes, CommitsError};
-use crate::git::GitError;
-use crate::objects::{ObjectStore, ObjectsError, ReadPattern};
-use crate::scan::{ScanReport, Scanner};
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
+use crate::sources::git::odb::{ObjectStore, ObjectsError, ReadPattern};
+use crate::sources::git::tree_diff::{changes_of_commits, tree_changes, CommitsError};
+use crate::sources::git::GitError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -155,14 +155,14 @@ pub fn scan_push(
         let Some(new) = update.new else {
             continue; // deletion: nothing arrives
         };
-        crate::names::scan_ref_name(scanner, &update.refname, report);
+        crate::sources::git::names::scan_ref_name(scanner, &update.refname, report);
         let object = repo
             .find_object(new, None)
             .map_err(|source| PushError::ObjectUnreadable { oid: new, source })?;
         // Annotated tags: the message is content too; then the tagged object.
         let mut target = object;
         while let Some(tag) = target.as_tag() {
-            crate::names::scan_tag_message(scanner, &update.refname, tag, report);
+            crate::sources::git::names::scan_tag_message(scanner, &update.refname, tag, report);
             target = tag.target().map_err(|source| PushError::ObjectUnreadable {
                 oid: tag.id(),
                 source,
@@ -221,7 +221,7 @@ pub fn scan_push(
             report,
         )?);
     }
-    crate::names::scan_new_paths(scanner, &changes, report);
+    crate::sources::git::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }

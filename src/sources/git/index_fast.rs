@@ -15,7 +15,7 @@
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
-use crate::blobs::BlobChange;
+use crate::sources::git::blobs::BlobChange;
 
 /// One index entry: path, blob id and mode.
 struct Entry<'a> {

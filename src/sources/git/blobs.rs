@@ -16,8 +16,12 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::objects::{ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern};
-use crate::scan::{is_credential_file, LineFilter, ScanReport, Scanner};
+use crate::engine::scanner::{
+    is_credential_file, CommitInfo, LineFilter, Origin, ScanReport, Scanner,
+};
+use crate::sources::git::odb::{
+    ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
@@ -110,7 +114,7 @@ pub fn scan_changes(
     } else {
         pack_order(store, &groups, workers)
     };
-    crate::objects::pack_pages::release_now();
+    crate::sources::git::odb::pack_pages::release_now();
 
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -281,9 +285,7 @@ fn scan_group(
         let before = report.findings.len();
         scanner.scan(&change.path, &content, filter.as_ref(), report);
         if let Some(commit) = change.commit {
-            for finding in &mut report.findings[before..] {
-                finding.commit = Some(commit.to_string());
-            }
+            report.set_origin(before, &Origin::Blob(CommitInfo::id(commit.to_string())));
         }
     }
     // Without a diff nothing was filtered: what was found is in the report.

@@ -46,7 +46,7 @@ pub struct OwnKeys {
 
 /// The local key values when the config asks for them (`[detect] own_keys`,
 /// on by default), else none.
-pub fn for_config(config: &crate::config::Config) -> OwnKeys {
+pub fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
     if config.detect.own_keys {
         local_keys()
     } else {
@@ -67,7 +67,7 @@ pub fn local_keys() -> OwnKeys {
         }
     }
     for path in key_files() {
-        match crate::config::read_regular_file(&path, MAX_CREDENTIALS_BYTES) {
+        match crate::engine::config::read_regular_file(&path, MAX_CREDENTIALS_BYTES) {
             Ok(bytes) => {
                 let (values, warnings) = parse_credentials(&bytes, &path);
                 keys.values.extend(values);
@@ -82,7 +82,7 @@ pub fn local_keys() -> OwnKeys {
         }
     }
     keys.values
-        .retain(|v| v.len() >= 16 && !crate::allowlist::is_documentation_example(v));
+        .retain(|v| v.len() >= 16 && !crate::engine::allowlist::is_documentation_example(v));
     keys.values.sort();
     keys.values.dedup();
     keys

@@ -14,7 +14,7 @@ pub fn topic(name: &str) -> Option<&'static str> {
         | "pre-receive"
         | "pre-push"
         | "pre-commit-framework" => HOOK,
-        "help" => crate::cli::USAGE,
+        "help" => crate::cli::args::USAGE,
         _ => return None,
     })
 }

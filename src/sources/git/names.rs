@@ -24,8 +24,9 @@ use std::collections::HashSet;
 
 use git2::Oid;
 
-use crate::blobs::BlobChange;
-use crate::scan::{redact, ScanReport, Scanner};
+use crate::engine::redact::{hide, redact, redacted_name, values_in};
+use crate::engine::scanner::{CommitInfo, Origin, ScanReport, Scanner};
+use crate::sources::git::blobs::BlobChange;
 
 /// The name under which commit message findings are reported and
 /// fingerprinted: the same key in two messages is one fingerprint.
@@ -42,8 +43,18 @@ pub fn scan_commit_object(scanner: &Scanner, commit: Oid, data: &[u8], report: &
         Some(end) => (&data[..end], &data[end + 2..]),
         None => (data, &[][..]),
     };
-    scan_text(scanner, COMMIT_HEADER, header, Some(commit), report);
+    scan_text(
+        scanner,
+        COMMIT_HEADER,
+        header,
+        &Origin::CommitHeader(info(commit)),
+        report,
+    );
     scan_commit_message(scanner, Some(commit), message, report);
+}
+
+fn info(commit: Oid) -> CommitInfo {
+    CommitInfo::id(commit.to_string())
 }
 
 /// Scans one commit message (`None`: a commit not made yet, for the
@@ -54,16 +65,11 @@ pub fn scan_commit_message(
     message: &[u8],
     report: &mut ScanReport,
 ) {
-    scan_text(scanner, COMMIT_MESSAGE, message, commit, report);
+    let origin = Origin::CommitMessage(commit.map(info));
+    scan_text(scanner, COMMIT_MESSAGE, message, &origin, report);
 }
 
-fn scan_text(
-    scanner: &Scanner,
-    name: &str,
-    text: &[u8],
-    commit: Option<Oid>,
-    report: &mut ScanReport,
-) {
+fn scan_text(scanner: &Scanner, name: &str, text: &[u8], origin: &Origin, report: &mut ScanReport) {
     if !scanner.detector.has_candidate(text) {
         return;
     }
@@ -72,11 +78,7 @@ fn scan_text(
     let counts = (report.inputs, report.bytes);
     scanner.scan(name, text, None, report);
     (report.inputs, report.bytes) = counts;
-    if let Some(commit) = commit {
-        for finding in &mut report.findings[before..] {
-            finding.commit = Some(commit.to_string());
-        }
-    }
+    report.set_origin(before, origin);
 }
 
 /// Scans the names of the paths that `changes` add (a change with no old
@@ -109,7 +111,8 @@ pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut Sc
             }
             // What the whole path holds is hidden too: detection there can
             // see a value (a pair's secret) in another component.
-            let values = values_in(scanner, &change.path).zip(values_in(scanner, prefix));
+            let values = values_in(&scanner.detector, &change.path)
+                .zip(values_in(&scanner.detector, prefix));
             let shown = match values {
                 Some((mut values, more)) => {
                     values.extend(more);
@@ -118,7 +121,8 @@ pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut Sc
                 }
                 None => redact(prefix),
             } + " (path)";
-            scan_text(scanner, &shown, component.as_bytes(), change.commit, report);
+            let origin = Origin::PathName(change.commit.map(info));
+            scan_text(scanner, &shown, component.as_bytes(), &origin, report);
         }
     }
 }
@@ -129,8 +133,14 @@ pub fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) 
     if !scanner.detector.has_candidate(refname.as_bytes()) {
         return;
     }
-    let shown = format!("{} (ref name)", redacted(scanner, refname));
-    scan_text(scanner, &shown, refname.as_bytes(), None, report);
+    let shown = format!("{} (ref name)", redacted_name(&scanner.detector, refname));
+    scan_text(
+        scanner,
+        &shown,
+        refname.as_bytes(),
+        &Origin::RefName,
+        report,
+    );
 }
 
 /// For `history`: the names of the repository's refs, and the messages of
@@ -162,17 +172,6 @@ pub fn scan_refs(scanner: &Scanner, repo: &git2::Repository, report: &mut ScanRe
     }
 }
 
-/// Whether a finding's name says it is in a ref (its name, or its tag's
-/// message) rather than in a commit.
-pub fn is_in_a_ref(name: &str) -> bool {
-    name.ends_with(" (ref name)") || name.ends_with(" (tag message)")
-}
-
-/// Whether a finding's name says it is in a path's name.
-pub fn is_in_a_path(name: &str) -> bool {
-    name.ends_with(" (path)")
-}
-
 /// Scans the message of an annotated tag that `refname` brings, as
 /// `<ref> (tag message)`; findings carry the tag's id.
 pub fn scan_tag_message(
@@ -181,59 +180,13 @@ pub fn scan_tag_message(
     tag: &git2::Tag<'_>,
     report: &mut ScanReport,
 ) {
-    let name = format!("{} (tag message)", redacted(scanner, refname));
+    let name = format!(
+        "{} (tag message)",
+        redacted_name(&scanner.detector, refname)
+    );
     let message = tag.message_bytes().unwrap_or_default();
-    scan_text(scanner, &name, message, Some(tag.id()), report);
-}
-
-/// A name (a ref, an author, a path) as it may be printed: any key in it
-/// redacted.
-pub fn redacted(scanner: &Scanner, name: &str) -> String {
-    match values_in(scanner, name) {
-        Some(values) => hide(name, &values),
-        None => redact(name),
-    }
-}
-
-/// The values the detectors find in `name`, looked at whole and, for a
-/// path, component by component (as `scan_new_paths` does: detection
-/// depends on the text around a value). `None` when a value is not in
-/// `name` as such (found in a decoded view): then all of it is to be hidden.
-fn values_in(scanner: &Scanner, name: &str) -> Option<Vec<String>> {
-    if !scanner.detector.has_candidate(name.as_bytes()) {
-        return Some(Vec::new());
-    }
-    let mut detections = scanner.detector.detect(name.as_bytes());
-    if name.contains('/') {
-        for component in name.split('/') {
-            detections.extend(scanner.detector.detect(component.as_bytes()));
-        }
-    }
-    let mut values = Vec::new();
-    for detection in detections {
-        values.push(detection.value);
-        values.extend(detection.secret.map(|(secret, _, _)| secret));
-    }
-    if values
-        .iter()
-        .any(|v| v.is_empty() || !name.contains(v.as_str()))
-    {
-        return None;
-    }
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    values.dedup();
-    Some(values)
-}
-
-/// `name` with every occurrence of every value replaced by its redacted
-/// form: a value found once is hidden wherever it is, even glued to other
-/// text.
-fn hide(name: &str, values: &[String]) -> String {
-    let mut shown = name.to_string();
-    for value in values {
-        shown = shown.replace(value.as_str(), &redact(value));
-    }
-    shown
+    let origin = Origin::TagMessage(info(tag.id()));
+    scan_text(scanner, &name, message, &origin, report);
 }
 
 /// For the `commit-msg` hook: the message as git will record it, without
@@ -277,8 +230,8 @@ mod tests {
         let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
         let secret = format!("{}{}", "Zr4nK2pQ9sVw7xYb3cDe", "5fGh1jKl6mNo8pQr0sTu");
         let scanner = Scanner::new(
-            crate::detect::Detector::builtin(),
-            crate::allowlist::Allowlist::default(),
+            crate::engine::detect::Detector::builtin(),
+            crate::engine::allowlist::Allowlist::default(),
         );
         let pieces = [
             "src",
@@ -325,7 +278,7 @@ mod tests {
             scan_ref_name(&scanner, &name, &mut report);
             // What the detectors call a credential (a key glued to other
             // base32 text is not one) is never printed.
-            let shown = redacted(&scanner, &name);
+            let shown = redacted_name(&scanner.detector, &name);
             let detected = scanner.detector.detect(name.as_bytes());
             let values: Vec<&String> = detected
                 .iter()
@@ -354,11 +307,11 @@ mod tests {
     fn a_redacted_name_keeps_the_rest_and_hides_the_value() {
         let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
         let scanner = Scanner::new(
-            crate::detect::Detector::builtin(),
-            crate::allowlist::Allowlist::default(),
+            crate::engine::detect::Detector::builtin(),
+            crate::engine::allowlist::Allowlist::default(),
         );
         let name = format!("feature-{id}.txt");
-        let shown = redacted(&scanner, &name);
+        let shown = redacted_name(&scanner.detector, &name);
         assert!(!shown.contains(&id), "{shown}");
         assert!(shown.starts_with("feature-AKIA"), "{shown}");
         assert!(shown.ends_with(".txt"), "{shown}");

@@ -15,11 +15,15 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository, Sort};
 
-use crate::blobs::{scan_changes, ReadLimits};
-use crate::commits::{changes_of_commits, CommitsError};
+use crate::sources::git::blobs::{scan_changes, ReadLimits};
+use crate::sources::git::tree_diff::{changes_of_commits, CommitsError};
 
-use crate::objects::{ObjectStore, ObjectsError};
-use crate::scan::{is_credential_file, Finding, ScanReport, Scanner};
+use memchr::memmem;
+
+use crate::engine::scanner::{
+    is_credential_file, CommitInfo, Finding, Origin, ScanReport, Scanner, Seen,
+};
+use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -36,7 +40,7 @@ pub enum HistoryError {
     #[error(transparent)]
     Objects(#[from] ObjectsError),
     #[error(transparent)]
-    Git(#[from] crate::git::GitError),
+    Git(#[from] crate::sources::git::GitError),
 }
 
 /// What the walk covered, for the summary line.
@@ -105,14 +109,14 @@ pub fn scan_history(
     let mut clean: HashSet<Oid> = HashSet::new();
     for round in commits.chunks(COMMITS_PER_ROUND) {
         let mut changes = changes_of_commits(&store, round, limits.deadline, scanner, report)?;
-        crate::names::scan_new_paths(scanner, &changes, report);
+        crate::sources::git::names::scan_new_paths(scanner, &changes, report);
         changes.retain(|change| !clean.contains(&change.new) || is_credential_file(&change.path));
         clean.extend(scan_changes(scanner, &store, &changes, limits, report));
         PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
     }
     progress.stop();
     if revisions.is_empty() {
-        crate::names::scan_refs(scanner, repo, report);
+        crate::sources::git::names::scan_refs(scanner, repo, report);
     }
     describe_findings(scanner, repo, &mut report.findings);
     report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));
@@ -126,7 +130,9 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
     // For findings in a path's name: every path at HEAD, listed once if needed.
     let mut head_paths: Option<Vec<String>> = None;
     for finding in findings.iter_mut() {
-        if let Some(id) = &finding.commit {
+        let origin = finding.origin.clone();
+        if let Some(commit) = origin.commit() {
+            let id = &commit.id;
             let (author, date) = commits
                 .entry(id.clone())
                 .or_insert_with(|| {
@@ -141,60 +147,65 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
                             );
                             (
                                 // A key in a name is reported, never printed.
-                                crate::names::redacted(scanner, &name),
+                                crate::engine::redact::redacted_name(&scanner.detector, &name),
                                 civil_date(author.when().seconds()),
                             )
                         })
                         .unwrap_or_default()
                 })
                 .clone();
-            finding.author = Some(author);
-            finding.date = Some(date);
-        }
-        if crate::names::is_in_a_ref(&finding.path) {
-            finding.in_tree_now = Some(true); // read from the refs as they are now
-            continue;
-        }
-        if crate::names::is_in_a_path(&finding.path) {
-            let paths = head_paths.get_or_insert_with(|| all_paths(head_tree.as_ref()));
-            finding.in_tree_now = Some(paths.iter().any(|path| {
-                finding
-                    .values
-                    .iter()
-                    .all(|v| contains(path.as_bytes(), v.as_bytes()))
-            }));
-            continue;
-        }
-        let head_blob = head_tree.as_ref().and_then(|tree| {
-            tree.get_path(std::path::Path::new(&finding.path))
-                .ok()
-                .and_then(|entry| repo.find_blob(entry.id()).ok())
-        });
-        let in_tree = head_blob.as_ref().is_some_and(|blob| {
-            finding
-                .values
-                .iter()
-                .all(|v| contains(blob.content(), v.as_bytes()))
-        });
-        // In the tree but allowed there now (a `keygate:allow` marker added
-        // since, an allowlist entry): nothing to remove; only the commits
-        // before count.
-        let allowed_now = in_tree
-            && head_blob.as_ref().is_some_and(|blob| {
-                let mut now = ScanReport::default();
-                scanner.scan(&finding.path, blob.content(), None, &mut now);
-                // Not even half of a pair left to report there.
-                !now.findings
-                    .iter()
-                    .any(|f| f.values.iter().any(|v| finding.values.contains(v)))
+            finding.origin = origin.with_commit(CommitInfo {
+                id: id.clone(),
+                author: Some(author),
+                date: Some(date),
             });
-        if allowed_now {
-            finding.evidence.push_str(
-                "; allowed where it is in the tree now (keygate:allow or the allowlist): only \
-                 the commits before that count",
-            );
         }
-        finding.in_tree_now = Some(in_tree && !allowed_now);
+        let values = &finding.values;
+        let in_tree_now = if origin.is_a_ref() {
+            true // read from the refs as they are now
+        } else if matches!(origin, Origin::PathName(_)) {
+            let paths = head_paths.get_or_insert_with(|| all_paths(head_tree.as_ref()));
+            paths.iter().any(|path| {
+                values
+                    .iter()
+                    .all(|v| memmem::find(path.as_bytes(), v.as_bytes()).is_some())
+            })
+        } else {
+            let head_blob = head_tree.as_ref().and_then(|tree| {
+                tree.get_path(std::path::Path::new(&finding.path))
+                    .ok()
+                    .and_then(|entry| repo.find_blob(entry.id()).ok())
+            });
+            let in_tree = head_blob.as_ref().is_some_and(|blob| {
+                values
+                    .iter()
+                    .all(|v| memmem::find(blob.content(), v.as_bytes()).is_some())
+            });
+            // In the tree but allowed there now (a `keygate:allow` marker
+            // added since, an allowlist entry): nothing to remove; only the
+            // commits before count.
+            let allowed_now = in_tree
+                && head_blob.as_ref().is_some_and(|blob| {
+                    let mut now = ScanReport::default();
+                    scanner.scan(&finding.path, blob.content(), None, &mut now);
+                    // Not even half of a pair left to report there.
+                    !now.findings
+                        .iter()
+                        .any(|f| f.values.iter().any(|v| values.contains(v)))
+                });
+            if allowed_now {
+                finding.evidence.push_str(
+                    "; allowed where it is in the tree now (keygate:allow or the allowlist): \
+                     only the commits before that count",
+                );
+            }
+            in_tree && !allowed_now
+        };
+        finding.seen = Some(Seen {
+            occurrences: 1,
+            last_commit: None,
+            in_tree_now,
+        });
     }
 }
 
@@ -213,10 +224,6 @@ fn all_paths(tree: Option<&git2::Tree<'_>>) -> Vec<String> {
     paths
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// One entry per fingerprint (rule, path, secret): the first commit that
 /// brings it, how many do, and the last.
 pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
@@ -226,9 +233,16 @@ pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
         match index.get(&finding.fingerprint) {
             Some(&i) => {
                 let first = &mut grouped[i];
-                first.occurrences += 1;
-                if finding.commit != first.commit {
-                    first.last_commit = finding.commit;
+                let commit = finding.origin.commit().map(|c| c.id.clone());
+                let first_commit = first.origin.commit().map(|c| c.id.clone());
+                let seen = first.seen.get_or_insert(Seen {
+                    occurrences: 1,
+                    last_commit: None,
+                    in_tree_now: false,
+                });
+                seen.occurrences += 1;
+                if commit != first_commit {
+                    seen.last_commit = commit;
                 }
             }
             None => {
@@ -281,7 +295,7 @@ impl Progress {
                 loop {
                     let total = PROGRESS_COMMITS.load(Ordering::Relaxed);
                     let walked = PROGRESS_DONE.load(Ordering::Relaxed);
-                    let bytes = crate::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
+                    let bytes = crate::sources::git::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64().max(0.001);
                     let eta = if walked > 0 && walked < total {
                         let left = seconds * (total - walked) as f64 / walked as f64;
@@ -318,7 +332,7 @@ pub fn baseline_text(findings: &[Finding]) -> String {
     let mut fingerprints: Vec<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
     fingerprints.sort();
     fingerprints.dedup();
-    let mut text = crate::allowlist::BASELINE_HEADER.to_string();
+    let mut text = crate::engine::allowlist::BASELINE_HEADER.to_string();
     for fingerprint in fingerprints {
         text.push_str(fingerprint);
         text.push('\n');

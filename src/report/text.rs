@@ -1,0 +1,263 @@
+//! The text report: for people at a terminal or reading a hook's output.
+//! Each finding says what, where, why, and what to do now, in words that
+//! fit the moment (a commit not made yet, a rejected push, old history).
+
+use std::io::{self, Write};
+
+use crate::engine::rules::CredentialKind;
+use crate::engine::scanner::ScanReport;
+
+use super::{Audience, ReportOptions};
+
+pub(super) fn write(
+    out: &mut dyn Write,
+    report: &ScanReport,
+    options: ReportOptions,
+) -> io::Result<()> {
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    let count = report.findings.len();
+    let noun = if count == 1 {
+        "credential"
+    } else {
+        "credentials"
+    };
+    match options.audience {
+        Audience::PreCommit => writeln!(
+            out,
+            "keygate: commit blocked: {count} AWS {noun} in the staged changes\n"
+        )?,
+        Audience::CommitMsg => writeln!(
+            out,
+            "keygate: commit blocked: {count} AWS {noun} in the commit message\n"
+        )?,
+        Audience::Push => writeln!(
+            out,
+            "keygate: push rejected: {count} AWS {noun} in the pushed commits\n"
+        )?,
+        Audience::PrePush => writeln!(
+            out,
+            "keygate: push stopped before anything was sent: {count} AWS {noun} in commits \
+             the remote does not have\n"
+        )?,
+        Audience::History => writeln!(
+            out,
+            "keygate: {count} AWS {noun} in the repository's history\n"
+        )?,
+        Audience::Scan => writeln!(out, "keygate: {count} AWS {noun} found\n")?,
+    }
+    for finding in &report.findings {
+        writeln!(
+            out,
+            "{}:{}:{}  {}  [{}, {} confidence]",
+            finding.path,
+            finding.location.line,
+            finding.location.column,
+            finding.rule_id,
+            finding.severity,
+            finding.confidence
+        )?;
+        if let Some(commit) = finding.origin.commit() {
+            match (&commit.date, &commit.author) {
+                (Some(date), Some(author)) => {
+                    writeln!(out, "    commit:      {} ({date}, {author})", commit.id)?
+                }
+                _ => writeln!(out, "    commit:      {}", commit.id)?,
+            }
+        }
+        if let Some(seen) = &finding.seen {
+            if seen.occurrences > 1 {
+                writeln!(
+                    out,
+                    "    seen in:     {} commits, the last {}",
+                    seen.occurrences,
+                    seen.last_commit.as_deref().unwrap_or("the same")
+                )?;
+            }
+            if seen.in_tree_now {
+                writeln!(
+                    out,
+                    "    status:      in the tree now: rotate it and remove it"
+                )?
+            } else {
+                writeln!(
+                    out,
+                    "    status:      only in history: rotate it (rewriting history is optional)"
+                )?
+            }
+        }
+        let what = if options.show_secrets {
+            finding.values.join(" + ")
+        } else {
+            finding.redacted.clone()
+        };
+        writeln!(out, "    found:       {} {what}", finding.kind.name())?;
+        if let Some(secret) = finding.secret_location {
+            writeln!(
+                out,
+                "    secret at:   {}:{}:{}",
+                finding.path, secret.line, secret.column
+            )?;
+        }
+        writeln!(out, "    why:         {}", finding.evidence)?;
+        if let Some(account) = &finding.account_id {
+            writeln!(
+                out,
+                "    account:     {account} (decoded from the key ID: clean up in this account)"
+            )?;
+        }
+        writeln!(out, "    fingerprint: {}", finding.fingerprint)?;
+        writeln!(out)?;
+    }
+    write_advice(out, report, options.audience)
+}
+
+/// Temporary credentials: an `ASIA…` key ID (with or without its secret) or
+/// a session token. `update-access-key` does not apply to them.
+fn is_temporary(finding: &crate::engine::scanner::Finding) -> bool {
+    match finding.kind {
+        CredentialKind::SessionToken => true,
+        CredentialKind::AccessKeyId | CredentialKind::CredentialPair => finding
+            .values
+            .first()
+            .is_some_and(|id| id.starts_with("ASIA")),
+        _ => false,
+    }
+}
+
+fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) -> io::Result<()> {
+    let temporary = report.findings.iter().any(is_temporary);
+    let long_term = report.findings.iter().any(|f| {
+        !is_temporary(f)
+            && matches!(
+                f.kind,
+                CredentialKind::AccessKeyId
+                    | CredentialKind::SecretAccessKey
+                    | CredentialKind::CredentialPair
+                    | CredentialKind::KnownKey
+                    | CredentialKind::CredentialFile
+            )
+    });
+    let bedrock = report
+        .findings
+        .iter()
+        .any(|f| f.kind == CredentialKind::BedrockApiKey);
+    let custom = report
+        .findings
+        .iter()
+        .any(|f| f.kind == CredentialKind::Custom);
+    writeln!(out, "What to do now:")?;
+    // At commit time the key is still only on this machine: that comes
+    // first, and rotating is for a key that was out before.
+    let not_left = matches!(audience, Audience::PreCommit | Audience::CommitMsg);
+    if not_left {
+        writeln!(
+            out,
+            "  The key has not left this machine: the commit was not made, nothing was sent."
+        )?;
+    }
+    match audience {
+        Audience::PreCommit => writeln!(
+            out,
+            "  1. Remove the credential from the staged file(s), then `git add` them again. Load it\n     \
+             from the environment, an AWS profile outside the repository, or a secrets manager."
+        )?,
+        Audience::CommitMsg => writeln!(
+            out,
+            "  1. Remove the credential from the commit message and commit again. git kept the\n     \
+             message: `git commit -e -F \"$(git rev-parse --git-path COMMIT_EDITMSG)\"`\n     \
+             opens it in your editor."
+        )?,
+        Audience::Push | Audience::PrePush => writeln!(
+            out,
+            "  1. Remove the credential from every commit that adds it, in a file, a commit\n     \
+             message (`reword`) or a name (`git rebase -i`, or `git filter-repo` for older\n     \
+             commits), then push again."
+        )?,
+        Audience::History => writeln!(
+            out,
+            "  1. Remove the credentials still in the tree now. Those only in history stay\n     \
+             in every clone: rotating them is what matters; rewriting history\n     \
+             (`git filter-repo`) is optional. `keygate history --write-baseline FILE`\n     \
+             lets the gate start now and report only new keys."
+        )?,
+        Audience::Scan => writeln!(
+            out,
+            "  1. Remove the credential from the file(s); load it from the environment, an AWS\n     \
+             profile outside the repository, or a secrets manager."
+        )?,
+    }
+    match audience {
+        Audience::PreCommit | Audience::CommitMsg => writeln!(
+            out,
+            "  2. Only if it was ever committed, pushed or shared elsewhere (a chat, a ticket, a\n     \
+             log), treat it as exposed, with other credentials than this key:"
+        )?,
+        Audience::Scan => writeln!(
+            out,
+            "  2. If the file was ever committed, pushed or shared, treat the key as exposed and\n     \
+             act now, with other credentials than this key:"
+        )?,
+        Audience::Push | Audience::PrePush | Audience::History => writeln!(
+            out,
+            "  2. Treat the key as exposed and act now, with other credentials than this key:"
+        )?,
+    }
+    if long_term {
+        writeln!(
+            out,
+            "     A long-term access key (AKIA…): deactivate it, replace it, delete it\n     \
+             (<the key ID>: the full ID at the location above; add --user-name for another user):\n       \
+             aws iam update-access-key --access-key-id <the key ID> --status Inactive\n       \
+             aws iam create-access-key                  # the replacement, for what used the old key\n       \
+             aws iam delete-access-key --access-key-id <the key ID>\n       \
+             aws cloudtrail lookup-events --lookup-attributes \\\n           \
+             AttributeKey=AccessKeyId,AttributeValue=<the key ID>   # was it used?"
+        )?;
+    }
+    if temporary {
+        writeln!(
+            out,
+            "     Temporary credentials (ASIA… key IDs, session tokens): update-access-key does not\n     \
+             apply; they expire on their own (after 15 minutes to 36 hours). Until then:\n       \
+             - a role's session: revoke the role's active sessions (IAM console: the role,\n         \
+             \"Revoke active sessions\", which attaches the AWSRevokeOlderSessions policy\n         \
+             denying every session issued before now);\n       \
+             - minted by an IAM user's long-term key (sts get-session-token): deactivate that\n         \
+             key with `aws iam update-access-key --status Inactive`;\n       \
+             aws cloudtrail lookup-events --lookup-attributes \\\n           \
+             AttributeKey=AccessKeyId,AttributeValue=<the key ID>   # whose session, was it used?"
+        )?;
+    }
+    if bedrock {
+        writeln!(
+            out,
+            "     An Amazon Bedrock API key: revoke it in IAM (service-specific credentials of its\n     \
+             user) and create a new one; check CloudTrail for its use."
+        )?;
+    }
+    if custom || !(long_term || temporary || bedrock) {
+        writeln!(
+            out,
+            "     Revoke or rotate the credential where it was issued; check its use in CloudTrail."
+        )?;
+    }
+    writeln!(
+        out,
+        "  3. Prefer IAM roles, IAM Identity Center (SSO) and short-lived credentials over\n     \
+         long-term access keys."
+    )?;
+    match audience {
+        Audience::Push => writeln!(
+            out,
+            "False alarm? Add `keygate:allow` to the line, or ask the server's admin to add\n\
+             the fingerprint to the server's [allowlist] fingerprints."
+        ),
+        _ => writeln!(
+            out,
+            "False alarm? Add `keygate:allow` to the line, or its fingerprint to\n\
+             [allowlist] fingerprints in .keygate.toml."
+        ),
+    }
+}
