@@ -196,18 +196,19 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
         )?,
         Audience::Scan => writeln!(
             out,
-            "  2. If the file was ever committed, pushed or shared, treat the key as exposed and\n     \
-             act now, with other credentials than this key:"
+            "  2. If the file was ever committed, pushed or shared, treat the key as exposed:\n     \
+             rotate or revoke it now, with other credentials than this key:"
         )?,
         Audience::Push | Audience::PrePush | Audience::History => writeln!(
             out,
-            "  2. Treat the key as exposed and act now, with other credentials than this key:"
+            "  2. Treat the key as exposed: rotate or revoke it now, with other credentials than\n     \
+             this key:"
         )?,
     }
     if long_term {
         writeln!(
             out,
-            "     A long-term access key (AKIA…): deactivate it, replace it, delete it\n     \
+            "     A long-term access key (AKIA…): rotate it: deactivate, replace, delete\n     \
              (<the key ID>: the full ID at the location above; add --user-name for another user):\n       \
              aws iam update-access-key --access-key-id <the key ID> --status Inactive\n       \
              aws iam create-access-key                  # the replacement, for what used the old key\n       \

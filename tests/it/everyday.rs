@@ -353,7 +353,7 @@ fn advice_fits_the_moment() {
         commit.stdout
     );
     assert!(advice.contains("Only if it was ever committed, pushed or shared"));
-    assert!(!advice.contains("act now"), "{advice}");
+    assert!(!advice.contains("revoke it now"), "{advice}");
 
     t.git(&["commit", "-q", "--no-verify", "-m", "key"]);
     let head = t.git(&["rev-parse", "HEAD"]);
@@ -364,11 +364,11 @@ fn advice_fits_the_moment() {
         stdin.as_bytes(),
     );
     push.status(1)
-        .stdout_has("act now")
+        .stdout_has("rotate or revoke it now")
         .never_shows("has not left this machine");
     t.keygate(&["history"])
         .status(1)
-        .stdout_has("act now")
+        .stdout_has("rotate or revoke it now")
         .never_shows("has not left this machine");
 }
 
