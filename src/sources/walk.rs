@@ -71,14 +71,14 @@ pub fn files(
         let absolute = normalize(&cwd.join(path));
         // The repository this path is in, whose ignore rules apply to it.
         let root = repository_root(&absolute);
-        let mut push = |disk: PathBuf, out: &mut Vec<FileInput>| {
+        let push = |disk: PathBuf, seen: &mut HashSet<PathBuf>, out: &mut Vec<FileInput>| {
             if seen.insert(disk.clone()) {
                 let name = namer.name(&disk);
                 out.push(FileInput { disk, name });
             }
         };
         if metadata.is_file() {
-            push(absolute, &mut out);
+            push(absolute, &mut seen, &mut out);
             continue;
         }
         if !metadata.is_dir() {
@@ -118,7 +118,7 @@ pub fn files(
             match entry {
                 Ok(entry) => {
                     if entry.file_type().is_some_and(|t| t.is_file()) {
-                        push(entry.into_path(), &mut out);
+                        push(entry.into_path(), &mut seen, &mut out);
                     }
                 }
                 Err(error) => {
@@ -132,8 +132,9 @@ pub fn files(
             }
         }
         for file in tracked.unwrap_or_default() {
-            if std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-                push(file, &mut out);
+            if !seen.contains(&file) && std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file())
+            {
+                push(file, &mut seen, &mut out);
             }
         }
     }
