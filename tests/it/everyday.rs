@@ -136,6 +136,19 @@ fn scan_skips_what_git_ignores_unless_told_otherwise() {
         ]
     );
 
+    // From a subdirectory, the root's anchored rules still apply.
+    t.write(".gitignore", "/target\n*.log\n/sub/anchored.txt\n");
+    t.write("sub/anchored.txt", key_line());
+    let sub = t.path().join("sub");
+    let from_sub = t.keygate_in(&sub, &["scan", "--format", "json", "."], None);
+    from_sub.status(0);
+    t.keygate_in(
+        &sub,
+        &["scan", "--no-ignore", "--format", "json", "."],
+        None,
+    )
+    .status(1);
+
     // Named on the command line: read, ignored or not.
     let named = t.keygate(&["scan", "--format", "json", "sub/run.log"]);
     named.status(1);
