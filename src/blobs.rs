@@ -16,8 +16,9 @@ use std::time::Instant;
 
 use git2::Oid;
 
+use crate::detect::{Detected, Incomplete};
 use crate::objects::{ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern};
-use crate::scan::{LineFilter, ScanReport, Scanner};
+use crate::scan::{is_credential_file, LineFilter, ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
@@ -126,11 +127,17 @@ pub fn scan_changes(
                     break;
                 }
                 let group = &groups[index];
-                done.fetch_add(1, Ordering::Relaxed);
                 let mut local = ScanReport::default();
-                if let Err(error) = scan_group(scanner, &mut reader, group, &mut local) {
-                    local.problem(&group[0].path, error);
+                match scan_group(scanner, &mut reader, group, limits.deadline, &mut local) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Out of time inside this blob: it counts as not scanned.
+                        stopped.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(error) => local.problem(&group[0].path, error),
                 }
+                done.fetch_add(1, Ordering::Relaxed);
                 counts.inputs += std::mem::take(&mut local.inputs);
                 counts.bytes += std::mem::take(&mut local.bytes);
                 if !local.findings.is_empty() || !local.problems.is_empty() || local.allowed > 0 {
@@ -222,29 +229,45 @@ fn pack_order(
     order
 }
 
-/// Scans the changes that share one blob.
+/// Scans the changes that share one blob. `Ok(false)`: the deadline
+/// passed inside the blob (it was not scanned whole; nothing is reported
+/// for it).
 fn scan_group(
     scanner: &Scanner,
     reader: &mut ObjectReader,
     group: &[&BlobChange],
+    deadline: Option<Instant>,
     report: &mut ScanReport,
-) -> Result<(), BlobsError> {
+) -> Result<bool, BlobsError> {
     let content = reader.read_kind(group[0].new, gix_object::Kind::Blob)?;
     PROGRESS_BYTES.fetch_add(content.len() as u64, Ordering::Relaxed);
     if !scanner.detector.has_candidate(content) {
         report.inputs += 1;
         report.bytes += content.len() as u64;
-        return Ok(());
+        return Ok(true);
     }
     // Rare: a candidate. Rarer: a detection, which needs the lines each
     // change adds. Most candidates are words like "secret" in clean code,
-    // so where a line diff would be needed, first ask whether anything is
-    // found at all.
+    // so the blob is scanned once, and only where that finds something
+    // (or could not finish) are the changes that bring it compared.
+    let detected = scanner.detector.detect_all(content, deadline);
+    if detected.incomplete == Some(Incomplete::OutOfTime) {
+        return Ok(false);
+    }
     let needs_diff = group.iter().any(|c| c.old.is_some());
-    if needs_diff && !scanner.detects_anything(group.iter().map(|c| c.path.as_str()), content) {
+    let quiet = detected.detections.is_empty()
+        && detected.incomplete.is_none()
+        && !group.iter().any(|c| is_credential_file(&c.path));
+    if quiet {
         report.inputs += 1;
         report.bytes += content.len() as u64;
-        return Ok(());
+        return Ok(true);
+    }
+    if !needs_diff {
+        for change in group {
+            record(scanner, change, content, &detected, None, report);
+        }
+        return Ok(true);
     }
     // The reader's buffer is needed for the old blobs.
     let content = content.to_vec();
@@ -261,15 +284,34 @@ fn scan_group(
                 })?)
             }
         };
-        let before = report.findings.len();
-        scanner.scan(&change.path, &content, filter.as_ref(), report);
-        if let Some(commit) = change.commit {
-            for finding in &mut report.findings[before..] {
-                finding.commit = Some(commit.to_string());
-            }
+        record(
+            scanner,
+            change,
+            &content,
+            &detected,
+            filter.as_ref(),
+            report,
+        );
+    }
+    Ok(true)
+}
+
+/// Records what was detected in one change's blob, for its path and commit.
+fn record(
+    scanner: &Scanner,
+    change: &BlobChange,
+    content: &[u8],
+    detected: &Detected,
+    filter: Option<&LineFilter>,
+    report: &mut ScanReport,
+) {
+    let before = report.findings.len();
+    scanner.record(&change.path, content, detected, filter, report);
+    if let Some(commit) = change.commit {
+        for finding in &mut report.findings[before..] {
+            finding.commit = Some(commit.to_string());
         }
     }
-    Ok(())
 }
 
 /// The lines of `new` that are not in `old` (1-based, of `new`).
