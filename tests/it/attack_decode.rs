@@ -187,13 +187,36 @@ fn issue12_1_decoding_that_cannot_finish_is_an_incomplete_scan_naming_the_file()
     for _ in 0..5 {
         text = format!("{{\"v\":\"{}\"}}", base64(text.as_bytes()));
     }
-    let test = Test::dir();
+    let test = Test::repo();
     test.write("nested.yaml", &text);
     test.keygate(&["scan", "nested.yaml"])
         .status(2)
         .stderr_has("nested.yaml")
         .stderr_has("not fully decoded")
         .never_shows(&secret());
+
+    // The commit is refused, as not fully checked.
+    test.install_pre_commit_hook();
+    test.stage("nested.yaml", &text);
+    let run = test.commit("nested");
+    assert_ne!(run.status, Some(0), "{run:?}");
+    run.output_has("not fully decoded")
+        .output_has("exit 2")
+        .never_shows(&secret());
+    assert_eq!(test.commit_count(), 0);
+
+    // So is the push, and `history` does not call it clean.
+    let server = Server::new();
+    server.commit("README.md", "# app\n", "init");
+    server.push().status(0);
+    let before = server.server_main();
+    server.commit("nested.yaml", &text, "nested");
+    assert_refused(&server, before).output_has("not fully decoded");
+    server
+        .client
+        .keygate(&["history"])
+        .status(2)
+        .stderr_has("nested.yaml");
 }
 
 // ------------------------------------------------- 2: wrapped base64 block
@@ -379,5 +402,5 @@ fn issue12_10_the_time_budget_stops_inside_one_long_blob() {
     assert_ne!(run.status, Some(0), "{run:?}");
     assert_eq!(server.server_main(), main);
     run.output_has("time budget");
-    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }
