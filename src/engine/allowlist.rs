@@ -353,14 +353,14 @@ impl Allowlist {
         let Some((secret, secret_location, secret_span)) = detection.secret.clone() else {
             return match self.allows_value(&detection.value, input, detection.span.start) {
                 Some(reason) => Verdict::Allowed(reason),
-                None => Verdict::Report(detection, whole),
+                None => Verdict::Report(Box::new(detection), whole),
             };
         };
         let id_allowed = self.allows_value(&detection.value, input, detection.span.start);
         let secret_allowed = self.allows_value(&secret, input, secret_span.start);
         let rest = match (id_allowed, secret_allowed) {
             (Some(reason), Some(_)) => return Verdict::Allowed(reason),
-            (None, None) => return Verdict::Report(detection, whole),
+            (None, None) => return Verdict::Report(Box::new(detection), whole),
             (Some(reason), None) => Detection {
                 rule_id: SECRET_RULE_ID.to_string(),
                 kind: CredentialKind::SecretAccessKey,
@@ -368,6 +368,7 @@ impl Allowlist {
                 span: secret_span,
                 value: secret,
                 secret: None,
+                source_lines: detection.source_lines.clone(),
                 evidence: format!(
                     "40-character secret access key next to an access key ID; the ID is \
                      allowed {}, which does not allow the secret",
@@ -391,7 +392,7 @@ impl Allowlist {
         if self.fingerprints.contains(&rest_fingerprint) {
             return Verdict::Allowed(AllowReason::Fingerprint);
         }
-        Verdict::Report(rest, rest_fingerprint)
+        Verdict::Report(Box::new(rest), rest_fingerprint)
     }
 
     /// Whether one value, found at byte `offset` of `input`, is allowed by
@@ -421,7 +422,7 @@ pub enum Verdict {
     Allowed(AllowReason),
     /// Report this (the detection, or the half of a pair not allowed), with
     /// its fingerprint.
-    Report(Detection, String),
+    Report(Box<Detection>, String),
 }
 
 /// The header of a baseline file.

@@ -13,9 +13,23 @@ use std::path::Path;
 
 use crate::engine::allowlist::{Allowlist, Verdict};
 use crate::engine::config::{Config, ConfigError, CustomRuleConfig};
-use crate::engine::detect::{Confidence, Detection, Detector, Location, RuleSpec};
+use crate::engine::detect::{
+    Confidence, Detected, Detection, Detector, Incomplete, Location, RuleSpec,
+};
 use crate::engine::redact::{fingerprint, redact, redacted_name};
 use crate::engine::rules::{Confirmation, CredentialKind, RULES};
+
+/// Why an input was not scanned whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(
+        "not fully decoded: it holds encoded text nested deeper, or more of it, than keygate \
+         decodes; the scan is incomplete (a credential may hide in it)"
+    )]
+    NotFullyDecoded,
+    #[error("time budget exceeded while scanning this file")]
+    TimeBudgetExceeded,
+}
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -313,14 +327,17 @@ impl Scanner {
     }
 
     /// Whether `scan` of `input` at any of `paths` without a line filter would
-    /// report or allow anything: what the push and history scans ask before
-    /// they pay for a line diff.
+    /// report or allow anything (or could not tell): what the push and
+    /// history scans ask before they pay for a line diff.
     pub fn detects_anything<'a>(
         &self,
         mut paths: impl Iterator<Item = &'a str>,
         input: &[u8],
     ) -> bool {
-        paths.any(is_credential_file) || !self.detector.detect(input).is_empty()
+        let detected = self.detector.detect_all(input, None);
+        paths.any(is_credential_file)
+            || !detected.detections.is_empty()
+            || detected.incomplete.is_some()
     }
 
     /// Scans one input. With a `filter`, only detections touching one of its
@@ -332,13 +349,34 @@ impl Scanner {
         filter: Option<&LineFilter>,
         report: &mut ScanReport,
     ) {
+        let detected = self.detector.detect_all(input, None);
+        self.record(path, input, &detected, filter, report);
+    }
+
+    /// What [`Scanner::scan`] does after detection: `detected` is what the
+    /// detector found in `input` (one detection can serve several paths
+    /// that bring the same content). An input not scanned whole is a
+    /// problem naming `path`, findings or not.
+    pub fn record(
+        &self,
+        path: &str,
+        input: &[u8],
+        detected: &Detected,
+        filter: Option<&LineFilter>,
+        report: &mut ScanReport,
+    ) {
         report.inputs += 1;
         report.bytes += input.len() as u64;
-        let mut detections: Vec<Detection> = self
-            .detector
-            .detect(input)
-            .into_iter()
+        match detected.incomplete {
+            Some(Incomplete::NotFullyDecoded) => report.problem(path, ScanError::NotFullyDecoded),
+            Some(Incomplete::OutOfTime) => report.problem(path, ScanError::TimeBudgetExceeded),
+            None => {}
+        }
+        let mut detections: Vec<Detection> = detected
+            .detections
+            .iter()
             .filter(|d| filter.is_none_or(|f| d.lines().any(|l| f.contains(l))))
+            .cloned()
             .collect();
         if is_credential_file(path) {
             const ADVICE: &str =
@@ -368,7 +406,7 @@ impl Scanner {
             {
                 Verdict::Allowed(_) => report.allowed += 1,
                 Verdict::Report(rest, fingerprint) => {
-                    report.findings.push(finding(rest, path, fingerprint))
+                    report.findings.push(finding(*rest, path, fingerprint))
                 }
             }
         }
@@ -401,6 +439,7 @@ fn credential_file_detection(path: &str) -> Detection {
         span: 0..0,
         value: path.to_string(),
         secret: None,
+        source_lines: Vec::new(),
         evidence: "by its name this file holds AWS credentials (even where its content is \
                    in a form keygate does not recognise): remove it and add it to .gitignore"
             .to_string(),
