@@ -35,6 +35,9 @@ pub struct Allowlist {
     paths: GlobSet,
     regexes: Vec<Regex>,
     fingerprints: HashSet<String>,
+    /// Whether `keygate:allow` markers in the input count (a server with
+    /// `inline_allow = "ignore"` turns them off).
+    inline_markers: bool,
 }
 
 impl Default for Allowlist {
@@ -43,6 +46,7 @@ impl Default for Allowlist {
             paths: GlobSet::empty(),
             regexes: Vec::new(),
             fingerprints: HashSet::new(),
+            inline_markers: true,
         }
     }
 }
@@ -105,7 +109,14 @@ impl Allowlist {
             paths,
             regexes,
             fingerprints,
+            inline_markers: true,
         })
+    }
+
+    /// Makes `keygate:allow` markers in the scanned input allow nothing
+    /// (server policy `inline_allow = "ignore"`).
+    pub fn ignore_inline_markers(&mut self) {
+        self.inline_markers = false;
     }
 
     /// Whether a whole path is allowlisted (checked before reading it).
@@ -141,7 +152,8 @@ impl Allowlist {
             return Some(AllowReason::Regex);
         }
         let spans = std::iter::once(detection.span.start)
-            .chain(detection.secret.as_ref().map(|s| s.2.start));
+            .chain(detection.secret.as_ref().map(|s| s.2.start))
+            .filter(|_| self.inline_markers);
         for offset in spans {
             if line_at(input, offset)
                 .windows(INLINE_MARKER.len())

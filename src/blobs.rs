@@ -278,10 +278,11 @@ fn scan_group(
                 })?)
             }
         };
-        let before = report.findings.len();
+        let before = (report.findings.len(), report.inline_allowed.len());
         scanner.scan(&change.path, &content, filter.as_ref(), report);
         if let Some(commit) = change.commit {
-            for finding in &mut report.findings[before..] {
+            let found = report.findings[before.0..].iter_mut();
+            for finding in found.chain(&mut report.inline_allowed[before.1..]) {
                 finding.commit = Some(commit.to_string());
             }
         }

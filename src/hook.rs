@@ -18,7 +18,7 @@ use git2::Oid;
 use crate::blobs::{BlobsError, ReadLimits};
 use crate::cli::{Args, HookName};
 use crate::commits::CommitsError;
-use crate::config::{Config, OnTimeout};
+use crate::config::Config;
 use crate::error::Error;
 use crate::git::{self, GitError};
 use crate::push::{self, Known, PushError};
@@ -99,7 +99,10 @@ fn run_push_hook(
             (config, updates, Known::RemoteTips, own_keys)
         }
     };
-    let scanner = Scanner::from_config(&config, &own_keys)?;
+    let mut scanner = Scanner::from_config(&config, &own_keys)?;
+    if side == Side::Server && config.server.inline_allow == crate::policy::InlineAllow::Ignore {
+        scanner.allowlist.ignore_inline_markers();
+    }
     let deadline = (side == Side::Server)
         .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
     let limits = ReadLimits {
@@ -124,34 +127,18 @@ fn run_push_hook(
                 Some(BlobsError::TimeBudgetExceeded { .. })
             )
         });
-    if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {
-        writeln!(
-            err,
-            "keygate: WARNING: the {:.1} s time budget ran out before every pushed commit was \
-             scanned; accepting anyway because the server is configured with \
-             on_timeout = \"accept\". This push was NOT fully checked.",
-            config.server.time_budget_seconds
-        )?;
-        return Ok(Outcome::Clean);
+    if side == Side::Server {
+        let push = crate::policy::ServerPush {
+            config: &config,
+            repo: &repo,
+            updates: &updates,
+            timed_out,
+        };
+        return crate::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
-    if timed_out {
-        writeln!(
-            err,
-            "keygate: the {:.1} s time budget ran out before every pushed commit was scanned; \
-             rejecting (fail closed). Push fewer commits at a time, or ask the server admin \
-             to raise [server] time_budget_seconds.",
-            config.server.time_budget_seconds
-        )?;
-    }
-    let audience = match side {
-        Side::Server => Audience::Push,
-        Side::Client => Audience::PrePush,
-    };
-    let outcome = finish(args, audience, &report, out, err)?;
-    if side == Side::Client {
-        let remote = args.hook_args.first().map_or("origin", String::as_str);
-        note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
-    }
+    let outcome = finish(args, Audience::PrePush, &report, out, err)?;
+    let remote = args.hook_args.first().map_or("origin", String::as_str);
+    note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
     Ok(outcome)
 }
 

@@ -67,13 +67,14 @@ fn scan_text(
     if !scanner.detector.has_candidate(text) {
         return;
     }
-    let before = report.findings.len();
+    let before = (report.findings.len(), report.inline_allowed.len());
     // `inputs_scanned` counts files: messages and names are not.
     let counts = (report.inputs, report.bytes);
     scanner.scan(name, text, None, report);
     (report.inputs, report.bytes) = counts;
     if let Some(commit) = commit {
-        for finding in &mut report.findings[before..] {
+        let found = report.findings[before.0..].iter_mut();
+        for finding in found.chain(&mut report.inline_allowed[before.1..]) {
             finding.commit = Some(commit.to_string());
         }
     }

@@ -103,6 +103,9 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// How many detections the allowlist allowed.
     pub allowed: usize,
+    /// The detections a `keygate:allow` marker in the input allowed (also
+    /// counted in `allowed`): a server records them (`policy`).
+    pub inline_allowed: Vec<Finding>,
     pub problems: Vec<Problem>,
     /// Inputs read and bytes scanned.
     pub inputs: usize,
@@ -118,6 +121,7 @@ impl ScanReport {
     pub fn merge(&mut self, other: ScanReport) {
         self.findings.extend(other.findings);
         self.allowed += other.allowed;
+        self.inline_allowed.extend(other.inline_allowed);
         self.problems.extend(other.problems);
         self.inputs += other.inputs;
         self.bytes += other.bytes;
@@ -246,6 +250,11 @@ impl Scanner {
         for detection in detections {
             let fingerprint = fingerprint(&detection, path);
             match self.allowlist.allows(&detection, input, &fingerprint) {
+                Some(crate::allowlist::AllowReason::InlineMarker) => {
+                    report.allowed += 1;
+                    let allowed = finding(detection, path, fingerprint);
+                    report.inline_allowed.push(allowed);
+                }
                 Some(_) => report.allowed += 1,
                 None => report.findings.push(finding(detection, path, fingerprint)),
             }

@@ -1,0 +1,684 @@
+//! Issue 15: push protection on a self-hosted server. Real bare repositories
+//! with keygate's pre-receive hook, real `git push` (file transport, and
+//! `git daemon` on a loopback port), push options for the bypass, the
+//! hosting software's identity variables, and the JSON-lines audit log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::push::install_hook;
+use crate::util::*;
+
+/// A bare repository with keygate's pre-receive hook, push options on, and a
+/// server config with an audit log.
+struct Server {
+    dir: Test,
+}
+
+impl Server {
+    fn new(policy: &str) -> Server {
+        let dir = Test::dir();
+        dir.git(&["init", "-q", "--bare", "-b", "main", "server.git"]);
+        let s = Server { dir };
+        install_hook(&s.bare().join("hooks"), "pre-receive");
+        s.git_bare(&["config", "receive.advertisePushOptions", "true"]);
+        s.configure(&format!("[server]\naudit_log = \"audit.jsonl\"\n{policy}"));
+        s
+    }
+
+    /// A server config with exactly `text`.
+    fn configure(&self, text: &str) {
+        let path = self.dir.path().join("keygate-server.toml");
+        std::fs::write(&path, text).unwrap();
+        self.git_bare(&["config", "keygate.config", path.to_str().unwrap()]);
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.dir.path().join("server.git")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    fn git_bare(&self, args: &[&str]) -> String {
+        let run = self.dir.git_in(&self.bare(), args);
+        assert_eq!(run.status, Some(0), "{args:?}: {run:?}");
+        run.stdout
+    }
+
+    fn server_ref(&self, name: &str) -> Option<String> {
+        let run = self
+            .dir
+            .git_in(&self.bare(), &["rev-parse", "--verify", "-q", name]);
+        (run.status == Some(0)).then(|| run.stdout.trim().to_string())
+    }
+
+    /// A client repository whose `origin` is `url` (default: the bare path).
+    fn client(&self, url: Option<&str>) -> Test {
+        let client = Test::repo();
+        let path = self.bare();
+        client.git(&[
+            "remote",
+            "add",
+            "origin",
+            url.unwrap_or(path.to_str().unwrap()),
+        ]);
+        client
+    }
+
+    /// The audit log's records (every line must be a JSON object).
+    fn records(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.log()).unwrap_or_default();
+        assert!(
+            !text.contains(&key_id()) && !text.contains(&secret()),
+            "the audit log holds a key:\n{text}"
+        );
+        text.lines()
+            .map(|line| {
+                let value: Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                assert!(value.is_object(), "{line}");
+                value
+            })
+            .collect()
+    }
+
+    fn last_record(&self) -> Value {
+        self.records().pop().expect("a record in the audit log")
+    }
+}
+
+/// Commits `content` at `name` without the client's own hooks.
+fn commit(client: &Test, name: &str, content: impl AsRef<[u8]>) -> String {
+    client.stage(name, content);
+    client.git(&["commit", "-q", "--no-verify", "-m", &format!("add {name}")]);
+    client.git(&["rev-parse", "HEAD"]).trim().to_string()
+}
+
+fn env_file() -> String {
+    format!(
+        "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
+        key_id(),
+        secret()
+    )
+}
+
+/// Identity variables a test must not inherit.
+const IDENTITY_VARS: &[&str] = &[
+    "GL_USERNAME",
+    "GITEA_PUSHER_NAME",
+    "GL_USER",
+    "REMOTE_USER",
+    "KEYGATE_TEST_PUSHER",
+];
+
+/// `git push` from `client` with extra environment.
+fn push(client: &Test, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new("git");
+    command
+        .arg("push")
+        .args(args)
+        .current_dir(client.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", client.path())
+        .env("KEYGATE_BIN", KEYGATE)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in IDENTITY_VARS {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let output = wait_or_kill(command.spawn().expect("git push"), KEYGATE_TIMEOUT);
+    Run {
+        status: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A server with a clean `main`, and a client with a key committed on top.
+fn keyed_push(policy: &str) -> (Server, Test, String) {
+    let s = Server::new(policy);
+    let client = s.client(None);
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &[]).status(0);
+    let commit = commit(&client, "deploy/app.env", env_file());
+    (s, client, commit)
+}
+
+#[test]
+fn rejection_tells_the_bypass_command_and_is_logged() {
+    let (s, client, commit) = keyed_push("");
+    let before = s.server_ref("main");
+    push(&client, &["origin", "main"], &[("GL_USERNAME", "alice")])
+        .status(1)
+        .stderr_has("push rejected")
+        .stderr_has("git push -o keygate.bypass=\"<why this is safe>\"")
+        .stderr_has("`alice`")
+        .never_shows(&key_id())
+        .never_shows(&secret());
+    assert_eq!(s.server_ref("main"), before);
+    let record = s.last_record();
+    assert_eq!(record["event"], "rejected");
+    assert_eq!(record["verdict"], "rejected");
+    assert_eq!(record["pusher"], "alice");
+    assert_eq!(record["pusher_source"], "GL_USERNAME");
+    assert_eq!(record["refs"][0]["ref"], "refs/heads/main");
+    assert!(record["repository"]
+        .as_str()
+        .unwrap()
+        .ends_with("server.git"));
+    assert!(record["time"].as_str().unwrap().ends_with('Z'));
+    let finding = &record["findings"][0];
+    assert_eq!(finding["status"], "blocked");
+    assert_eq!(finding["commit"], commit.as_str());
+    assert_eq!(finding["path"], "deploy/app.env");
+    assert_eq!(finding["rule"], "aws-credential-pair");
+    assert!(finding["fingerprint"].as_str().unwrap().len() > 20);
+}
+
+#[test]
+fn bypass_with_a_reason_is_accepted_and_logged() {
+    let (s, client, commit) = keyed_push("");
+    push(
+        &client,
+        &[
+            "-o",
+            "keygate.bypass=test fixture, key revoked",
+            "origin",
+            "main",
+        ],
+        &[("GITEA_PUSHER_NAME", "bob")],
+    )
+    .status(0)
+    .stderr_has("push accepted by a bypass")
+    .stderr_has("ACCEPTED by bypass, reason \"test fixture, key revoked\"")
+    .stderr_has("deploy/app.env")
+    .stderr_has("`bob`")
+    .never_shows(&key_id())
+    .never_shows(&secret());
+    assert_eq!(s.server_ref("main").as_deref(), Some(commit.as_str()));
+    let record = s.last_record();
+    assert_eq!(record["event"], "bypass");
+    assert_eq!(record["verdict"], "accepted");
+    assert_eq!(record["reason"], "test fixture, key revoked");
+    assert_eq!(record["pusher"], "bob");
+    assert_eq!(record["pusher_source"], "GITEA_PUSHER_NAME");
+    assert_eq!(record["findings"][0]["status"], "bypassed");
+    assert_eq!(record["findings"][0]["commit"], commit.as_str());
+}
+
+#[test]
+fn bypass_without_a_reason_is_refused() {
+    let (s, client, _) = keyed_push("");
+    for option in ["keygate.bypass", "keygate.bypass=", "keygate.bypass=   "] {
+        push(&client, &["-o", option, "origin", "main"], &[])
+            .status(1)
+            .stderr_has("bypass refused: a bypass needs a reason");
+    }
+    let records = s.records();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r["event"] == "bypass-refused"));
+}
+
+#[test]
+fn bypass_off_refuses_and_does_not_advertise_it() {
+    let (s, client, _) = keyed_push("bypass = \"off\"\n");
+    let run = push(&client, &["origin", "main"], &[]);
+    run.status(1);
+    assert!(!run.stderr.contains("keygate.bypass="), "{run:?}");
+    push(
+        &client,
+        &["-o", "keygate.bypass=please", "origin", "main"],
+        &[],
+    )
+    .status(1)
+    .stderr_has("bypass refused: bypass is off on this server");
+    let record = s.last_record();
+    assert_eq!(record["event"], "bypass-refused");
+    assert_eq!(record["reason"], "please");
+}
+
+#[test]
+fn bypass_users_limit_who_may_bypass() {
+    let (s, client, commit) = keyed_push("bypass_users = [\"alice\"]\n");
+    let option = ["-o", "keygate.bypass=fixture", "origin", "main"];
+    // The commit's author is not the pusher: a commit says what it likes.
+    push(&client, &option, &[("GL_USERNAME", "mallory")])
+        .status(1)
+        .stderr_has("pusher `mallory` (from GL_USERNAME) is not in this server's bypass_users");
+    // Not told to bypass either.
+    let run = push(&client, &["origin", "main"], &[("GL_USERNAME", "mallory")]);
+    run.status(1);
+    assert!(!run.stderr.contains("keygate.bypass="), "{run:?}");
+    push(&client, &option, &[("GL_USERNAME", "alice")]).status(0);
+    assert_eq!(s.server_ref("main").as_deref(), Some(commit.as_str()));
+    let events: Vec<(String, String)> = s
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap().to_string(),
+                r["pusher"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("bypass-refused".into(), "mallory".into()),
+            ("rejected".into(), "mallory".into()),
+            ("bypass".into(), "alice".into())
+        ]
+    );
+}
+
+#[test]
+fn bypass_is_refused_when_it_cannot_be_recorded() {
+    // No audit log configured: nowhere to record it.
+    let (s, client, _) = keyed_push("");
+    s.configure("[server]\n");
+    push(
+        &client,
+        &["-o", "keygate.bypass=fixture", "origin", "main"],
+        &[],
+    )
+    .status(1)
+    .stderr_has("keeps no audit log");
+    // A log that cannot be written: refused too, and the rejection says so.
+    s.configure("[server]\naudit_log = \"no/such/dir/audit.jsonl\"\n");
+    push(
+        &client,
+        &["-o", "keygate.bypass=fixture", "origin", "main"],
+        &[],
+    )
+    .status(1)
+    .stderr_has("bypass refused: it cannot be recorded")
+    .stderr_has("no/such/dir/audit.jsonl");
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("could not record this rejection in the audit log")
+        .never_shows(&key_id());
+}
+
+#[test]
+fn a_bypass_reason_holding_a_key_is_refused_and_not_logged() {
+    let (s, client, _) = keyed_push("");
+    let reason = format!("fixture {}", key_id());
+    push(
+        &client,
+        &["-o", &format!("keygate.bypass={reason}"), "origin", "main"],
+        &[],
+    )
+    .status(1)
+    .stderr_has("the bypass reason itself holds a credential")
+    .never_shows(&key_id());
+    let record = s.last_record(); // asserts no key in the file
+    assert_eq!(record["event"], "bypass-refused");
+    assert!(record.get("reason").is_none(), "{record}");
+}
+
+#[test]
+fn pusher_comes_from_each_hosting_variable_in_order_then_the_os_user() {
+    let (s, client, _) = keyed_push("");
+    for (env, name, source) in [
+        (vec![("GL_USERNAME", "gl")], "gl", "GL_USERNAME"),
+        (
+            vec![("GITEA_PUSHER_NAME", "gitea")],
+            "gitea",
+            "GITEA_PUSHER_NAME",
+        ),
+        (vec![("GL_USER", "gitolite")], "gitolite", "GL_USER"),
+        (vec![("REMOTE_USER", "web")], "web", "REMOTE_USER"),
+        (
+            vec![("REMOTE_USER", "web"), ("GL_USERNAME", "first")],
+            "first",
+            "GL_USERNAME",
+        ),
+        (vec![("GL_USERNAME", "  ")], "", "os-user"),
+    ] {
+        push(&client, &["origin", "main"], &env).status(1);
+        let record = s.last_record();
+        assert_eq!(record["pusher_source"], source, "{env:?}");
+        if !name.is_empty() {
+            assert_eq!(record["pusher"], name, "{env:?}");
+        } else {
+            assert!(!record["pusher"].as_str().unwrap().is_empty());
+        }
+    }
+    // Configurable.
+    s.configure("[server]\naudit_log = \"audit.jsonl\"\npusher_env = [\"KEYGATE_TEST_PUSHER\"]\n");
+    push(
+        &client,
+        &["origin", "main"],
+        &[("KEYGATE_TEST_PUSHER", "custom"), ("GL_USERNAME", "gl")],
+    )
+    .status(1);
+    let record = s.last_record();
+    assert_eq!(record["pusher"], "custom");
+    assert_eq!(record["pusher_source"], "KEYGATE_TEST_PUSHER");
+}
+
+fn marked_env() -> String {
+    format!(
+        "AWS_ACCESS_KEY_ID={} # keygate:allow\nAWS_SECRET_ACCESS_KEY={} # keygate:allow\n",
+        key_id(),
+        secret()
+    )
+}
+
+#[test]
+fn an_inline_marker_is_recorded_by_default() {
+    let s = Server::new("");
+    let client = s.client(None);
+    let commit = commit(&client, "docs/example.env", marked_env());
+    push(&client, &["origin", "main"], &[("GL_USERNAME", "carol")])
+        .status(0)
+        .stderr_has("let in by `keygate:allow` markers")
+        .stderr_has("docs/example.env:1")
+        .stderr_has("recorded in the server's audit log")
+        .never_shows(&key_id())
+        .never_shows(&secret());
+    let record = s.last_record();
+    assert_eq!(record["event"], "inline-allowed");
+    assert_eq!(record["verdict"], "accepted");
+    assert_eq!(record["pusher"], "carol");
+    assert_eq!(record["findings"][0]["status"], "inline-allowed");
+    assert_eq!(record["findings"][0]["commit"], commit.as_str());
+    assert_eq!(record["findings"][0]["path"], "docs/example.env");
+}
+
+#[test]
+fn an_inline_marker_is_ignored_under_inline_allow_ignore() {
+    let s = Server::new("inline_allow = \"ignore\"\n");
+    let client = s.client(None);
+    commit(&client, "docs/example.env", marked_env());
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("push rejected")
+        .stderr_has("docs/example.env")
+        .stderr_has("this server ignores `keygate:allow` markers");
+    assert_eq!(s.server_ref("main"), None);
+    assert_eq!(s.last_record()["event"], "rejected");
+}
+
+#[test]
+fn an_inline_marker_that_cannot_be_recorded_is_refused() {
+    let s = Server::new("");
+    s.configure("[server]\naudit_log = \"no/such/dir/audit.jsonl\"\n");
+    let client = s.client(None);
+    commit(&client, "docs/example.env", marked_env());
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("only once they are recorded");
+    assert_eq!(s.server_ref("main"), None);
+}
+
+#[test]
+fn a_time_out_rejected_is_logged() {
+    let (s, client, _) = keyed_push("");
+    s.configure("[server]\naudit_log = \"audit.jsonl\"\ntime_budget_seconds = 0\n");
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("time budget ran out")
+        .stderr_has("could not complete its check (exit 2");
+    assert_eq!(s.last_record()["event"], "timeout-rejected");
+}
+
+#[test]
+fn a_clean_push_timing_out_under_accept_is_logged_as_accepted() {
+    let s = Server::new("time_budget_seconds = 0\non_timeout = \"accept\"\n");
+    let client = s.client(None);
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &[])
+        .status(0)
+        .stderr_has("NOT fully checked")
+        .stderr_has("recorded in the audit log");
+    assert_eq!(s.last_record()["event"], "timeout-accepted");
+}
+
+#[test]
+fn eight_concurrent_pushes_get_their_verdicts_and_every_rejection_is_logged() {
+    let s = Server::new("");
+    let seed = s.client(None);
+    commit(&seed, "README.md", "# x\n");
+    push(&seed, &["origin", "main"], &[]).status(0);
+    let clients: Vec<(Test, bool)> = (0..8)
+        .map(|i| {
+            let client = s.client(None);
+            client.git(&["fetch", "-q", "origin", "main"]);
+            client.git(&["checkout", "-q", "-b", &format!("b{i}"), "FETCH_HEAD"]);
+            let keyed = i % 2 == 0;
+            let content = if keyed {
+                env_file()
+            } else {
+                format!("clean {i}\n")
+            };
+            commit(&client, &format!("f{i}.txt"), content);
+            (client, keyed)
+        })
+        .collect();
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, (client, _))| {
+                scope.spawn(move || {
+                    let user = format!("user{i}");
+                    push(
+                        client,
+                        &["origin", &format!("b{i}")],
+                        &[("GL_USERNAME", &user)],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, ((_, keyed), run)) in clients.iter().zip(&runs).enumerate() {
+        let branch = format!("refs/heads/b{i}");
+        if *keyed {
+            run.status(1).never_shows(&secret());
+            assert_eq!(s.server_ref(&branch), None, "{run:?}");
+        } else {
+            run.status(0);
+            assert!(s.server_ref(&branch).is_some(), "{run:?}");
+        }
+    }
+    let records = s.records();
+    assert_eq!(records.len(), 4, "{records:?}");
+    let mut refs: Vec<String> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r["event"], "rejected");
+            let name = r["refs"][0]["ref"].as_str().unwrap().to_string();
+            let user = format!("user{}", name.trim_start_matches("refs/heads/b"));
+            assert_eq!(r["pusher"], user.as_str());
+            name
+        })
+        .collect();
+    refs.sort();
+    assert_eq!(
+        refs,
+        [
+            "refs/heads/b0",
+            "refs/heads/b2",
+            "refs/heads/b4",
+            "refs/heads/b6"
+        ]
+    );
+}
+
+/// `git daemon` serving the server's directory on a free loopback port;
+/// stopped (killed by its pid) on drop.
+struct Daemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(base: &Path) -> Daemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("git")
+            .args([
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--enable=receive-pack",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                &format!("--base-path={}", base.display()),
+                &base.display().to_string(),
+            ])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("KEYGATE_BIN", KEYGATE)
+            .env_remove("GL_USERNAME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon");
+        let daemon = Daemon { child, port };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "git daemon did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn git_daemon_push_is_gated_logged_and_bypassable() {
+    let s = Server::new("");
+    let daemon = Daemon::start(s.dir.path());
+    let url = format!("git://127.0.0.1:{}/server.git", daemon.port);
+    let client = s.client(Some(&url));
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &[]).status(0);
+    let keyed = commit(&client, "deploy/app.env", env_file());
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("push rejected")
+        .stderr_has("keygate.bypass=")
+        .never_shows(&key_id())
+        .never_shows(&secret());
+    let record = s.last_record();
+    assert_eq!(record["event"], "rejected");
+    // git daemon passes no identity: the OS user the daemon runs as.
+    assert_eq!(record["pusher_source"], "os-user");
+    push(
+        &client,
+        &["-o", "keygate.bypass=revoked key", "origin", "main"],
+        &[],
+    )
+    .status(0)
+    .stderr_has("ACCEPTED by bypass");
+    assert_eq!(s.server_ref("main").as_deref(), Some(keyed.as_str()));
+    assert_eq!(s.last_record()["event"], "bypass");
+    drop(daemon);
+}
+
+// --- keygate audit-log ---------------------------------------------------------
+
+#[test]
+fn audit_log_reader_prints_a_table_and_filters() {
+    let (s, client, _) = keyed_push("");
+    push(&client, &["origin", "main"], &[("GL_USERNAME", "alice")]).status(1);
+    push(
+        &client,
+        &[
+            "-o",
+            "keygate.bypass=fixture \u{1b}[31mred",
+            "origin",
+            "main",
+        ],
+        &[("GL_USERNAME", "bob")],
+    )
+    .status(0);
+    let log = s.log();
+    let log = log.to_str().unwrap();
+    let records = s.records();
+    let fingerprint = records[0]["findings"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hash = fingerprint.rsplit(':').next().unwrap().to_string();
+    let t = Test::dir();
+    let table = t.keygate(&["audit-log", log]);
+    table
+        .status(0)
+        .stdout_has("TIME")
+        .stdout_has("PUSHER")
+        .stdout_has("rejected")
+        .stdout_has("bypass")
+        .stdout_has("alice")
+        .stdout_has("bob")
+        .stdout_has("deploy/app.env:1")
+        .stdout_has(&hash)
+        .stdout_has("2 record(s)")
+        .never_shows(&key_id())
+        .never_shows(&secret());
+    // A terminal escape in the reason is not passed to the terminal.
+    assert!(!table.stdout.contains('\u{1b}'), "{}", table.stdout);
+    t.keygate(&["audit-log", log, "--pusher", "alice"])
+        .status(0)
+        .stdout_has("1 record(s)")
+        .stdout_has("alice");
+    let json = t.keygate(&["audit-log", log, "--event", "bypass", "--format", "json"]);
+    json.status(0);
+    let lines: Vec<Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["pusher"], "bob");
+    t.keygate(&["audit-log", log, "--fingerprint", &hash])
+        .status(0)
+        .stdout_has("2 record(s)");
+    t.keygate(&["audit-log", log, "--fingerprint", &fingerprint])
+        .status(0)
+        .stdout_has("2 record(s)");
+    t.keygate(&["audit-log", log, "--fingerprint", "0000000000000000"])
+        .status(0)
+        .stdout_has("0 record(s)");
+    // The default FILE: the server config's audit_log.
+    let config = s.dir.path().join("keygate-server.toml");
+    t.keygate(&["audit-log", "--config", config.to_str().unwrap()])
+        .status(0)
+        .stdout_has("2 record(s)");
+    // A line that is not a record: reported, exit 2, the rest still shown.
+    let mut text = std::fs::read_to_string(s.log()).unwrap();
+    text.push_str("{\"truncated\n");
+    std::fs::write(s.log(), text).unwrap();
+    t.keygate(&["audit-log", log])
+        .status(2)
+        .stderr_has(":3: not JSON")
+        .stdout_has("2 record(s)");
+    t.keygate(&["audit-log", "/no/such/log"])
+        .status(2)
+        .stderr_has("cannot read the audit log");
+    t.keygate(&["audit-log"]).status(2).stderr_has("no FILE");
+}
