@@ -682,3 +682,279 @@ fn audit_log_reader_prints_a_table_and_filters() {
         .stderr_has("cannot read the audit log");
     t.keygate(&["audit-log"]).status(2).stderr_has("no FILE");
 }
+
+// --- install.sh --server under a real service user ------------------------------
+
+/// The service user that owns the repositories (a daemon's or web server's
+/// user), and another non-root user; created once (root only). `None` when
+/// users cannot be created here: the tests that need them say so and pass.
+fn service_users() -> Option<(&'static str, &'static str)> {
+    static USERS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *USERS.get_or_init(|| {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        root && ["kgsvc15", "kgadm15"].iter().all(|user| {
+            let exists = Command::new("id")
+                .arg(user)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            exists
+                || Command::new("useradd")
+                    .args([
+                        "--system",
+                        "--no-create-home",
+                        "--shell",
+                        "/usr/sbin/nologin",
+                    ])
+                    .arg(user)
+                    .status()
+                    .is_ok_and(|s| s.success())
+        })
+    });
+    if !ok {
+        eprintln!("SKIPPED: needs root and useradd to create service users");
+    }
+    ok.then_some(("kgsvc15", "kgadm15"))
+}
+
+fn chown(user: &str, path: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", user])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn chmod(mode: u32, path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// install.sh with `KEYGATE_BIN=bin`, run by root or (with `user`) by that user.
+fn install_sh(t: &Test, user: Option<&str>, bin: &Path, args: &[&str]) -> Run {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("install.sh");
+    let mut command = match user {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", user, "--", "bash"]).arg(&script);
+            c
+        }
+        None => {
+            let mut c = Command::new("bash");
+            c.arg(&script);
+            c
+        }
+    };
+    command
+        .args(args)
+        .current_dir(t.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("KEYGATE_BIN", bin)
+        .env_remove("GIT_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if user.is_none() {
+        command.env("HOME", t.path());
+    }
+    let output = wait_or_kill(command.spawn().unwrap(), KEYGATE_TIMEOUT);
+    Run {
+        status: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn install_server_as_root_for_a_service_user_copies_the_binary_it_cannot_reach() {
+    let Some((service, _)) = service_users() else {
+        return;
+    };
+    let t = Test::dir();
+    chmod(0o755, t.path());
+    // The administrator's binary, in a home only root can enter.
+    let home = t.path().join("roothome");
+    std::fs::create_dir_all(home.join(".cargo/bin")).unwrap();
+    let private_bin = home.join(".cargo/bin/keygate");
+    std::fs::copy(KEYGATE, &private_bin).unwrap();
+    chmod(0o700, &home);
+    // The repository and the audit log's directory belong to the service user.
+    t.git(&["init", "-q", "--bare", "-b", "main", "srv/repo.git"]);
+    std::fs::create_dir_all(t.path().join("log")).unwrap();
+    let config = t.path().join("server.toml");
+    let log = t.path().join("log/audit.jsonl");
+    std::fs::write(
+        &config,
+        format!("[server]\naudit_log = \"{}\"\n", log.display()),
+    )
+    .unwrap();
+    chown(service, &t.path().join("srv"));
+    chown(service, &t.path().join("log"));
+    let repo = t.path().join("srv/repo.git");
+    let shared = t.path().join("shared");
+    let run = install_sh(
+        &t,
+        None,
+        &private_bin,
+        &[
+            "--server",
+            "srv/repo.git",
+            "--prefix",
+            shared.to_str().unwrap(),
+        ],
+    );
+    run.status(0)
+        .stdout_has(&format!("owned by {service}: git runs there as {service}"))
+        .stdout_has("copied the keygate binary to")
+        .stdout_has("receive.advertisePushOptions is on");
+    let hook = std::fs::read_to_string(repo.join("hooks/pre-receive")).unwrap();
+    let shared_bin = shared.join("bin/keygate");
+    assert!(
+        hook.contains(&format!("keygate_bin='{}'", shared_bin.display())),
+        "{hook}"
+    );
+    let repo_config = std::fs::read_to_string(repo.join("config")).unwrap();
+    assert!(
+        repo_config.contains("advertisePushOptions = true"),
+        "{repo_config}"
+    );
+    // The repository's config is still the service user's.
+    let owner = Command::new("stat")
+        .args(["-c", "%U"])
+        .arg(repo.join("config"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), service);
+    t.git(&[
+        "config",
+        "-f",
+        repo.join("config").to_str().unwrap(),
+        "keygate.config",
+        config.to_str().unwrap(),
+    ]);
+
+    // A real push through git daemon running as the service user.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = t.path().join("srv");
+    let child = Command::new("runuser")
+        .args([
+            "-u",
+            service,
+            "--",
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+        ])
+        .args(["--enable=receive-pack", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(&base)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("KEYGATE_BIN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child, port };
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let client = Test::repo();
+    client.git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("git://127.0.0.1:{port}/repo.git"),
+    ]);
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &[]).status(0);
+    commit(&client, "deploy/app.env", env_file());
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("push rejected")
+        .stderr_has("deploy/app.env")
+        .never_shows("keygate is missing")
+        .never_shows(&key_id());
+    push(
+        &client,
+        &["-o", "keygate.bypass=revoked test key", "origin", "main"],
+        &[],
+    )
+    .status(0)
+    .stderr_has("ACCEPTED by bypass");
+    drop(daemon);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(&key_id()) && !text.contains(&secret()));
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    assert_eq!(records[0]["event"], "rejected");
+    assert_eq!(records[1]["event"], "bypass");
+    assert_eq!(records[1]["pusher"], service);
+    assert_eq!(records[1]["pusher_source"], "os-user");
+}
+
+#[test]
+fn install_server_reports_a_safe_directory_refusal_with_the_fix() {
+    let Some((service, admin)) = service_users() else {
+        return;
+    };
+    let t = Test::dir();
+    chmod(0o755, t.path());
+    t.git(&["init", "-q", "--bare", "-b", "main", "repo.git"]);
+    chown(service, &t.path().join("repo.git"));
+    // Another (non-root) user: git's safe.directory check stops it.
+    install_sh(
+        &t,
+        Some(admin),
+        Path::new(KEYGATE),
+        &["--server", "repo.git"],
+    )
+    .status(1)
+    .stderr_has("git refuses to work in")
+    .stderr_has(&format!("owned by {service}"))
+    .stderr_has("dubious ownership")
+    .stderr_has("git config --global --add safe.directory")
+    .never_shows("is not a bare git repository");
+    assert!(!t.path().join("repo.git/hooks/pre-receive").exists());
+}
+
+#[test]
+fn install_server_refuses_when_the_owner_cannot_run_the_shared_copy_either() {
+    let Some((service, _)) = service_users() else {
+        return;
+    };
+    let t = Test::dir();
+    chmod(0o755, t.path());
+    t.git(&["init", "-q", "--bare", "-b", "main", "repo.git"]);
+    chown(service, &t.path().join("repo.git"));
+    let closed = t.path().join("closed");
+    std::fs::create_dir_all(closed.join("bin")).unwrap();
+    let bin = closed.join("bin/keygate");
+    std::fs::copy(KEYGATE, &bin).unwrap();
+    chmod(0o700, &closed);
+    // --prefix is where the binary already is: nothing to copy to.
+    install_sh(
+        &t,
+        None,
+        &bin,
+        &["--server", "repo.git", "--prefix", closed.to_str().unwrap()],
+    )
+    .status(1)
+    .stderr_has(&format!("{service}, who owns"))
+    .stderr_has(&format!("cannot run {}", bin.display()));
+    assert!(!t.path().join("repo.git/hooks/pre-receive").exists());
+}
