@@ -80,6 +80,9 @@ fn run_push_hook(
         .lock()
         .read_to_end(&mut input)
         .map_err(PushError::InputUnreadable)?;
+    if side == Side::Server {
+        crate::policy::skip_unreadable_global_config(err)?;
+    }
     let repo = git::open_repository()?;
     let (config, updates, known, own_keys) = match side {
         Side::Server => {

@@ -103,6 +103,40 @@ impl Pusher {
     }
 }
 
+/// A server hook often runs with a `HOME` that is not its user's (a daemon
+/// started by `sudo` or `runuser` keeps root's): libgit2 then fails to open
+/// any repository, on the global git config it may not even stat. git
+/// itself carries on without that file; so does the server hook, saying so.
+/// Call before the first repository is opened (one thread).
+pub fn skip_unreadable_global_config(err: &mut dyn Write) -> std::io::Result<()> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    let files = [
+        home.map(|h| h.join(".gitconfig")),
+        xdg.map(|x| x.join("git/config")),
+    ];
+    for file in files.into_iter().flatten() {
+        if let Err(e) = std::fs::metadata(&file) {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                writeln!(
+                    err,
+                    "keygate: warning: cannot read {} ({e}): HOME is not this user's; the \
+                     global git config is ignored, as git does",
+                    file.display()
+                )?;
+                for level in [git2::ConfigLevel::Global, git2::ConfigLevel::XDG] {
+                    // SAFETY: called before any other libgit2 use, on one thread.
+                    let _ = unsafe { git2::opts::set_search_path(level, "") };
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The name of the user this process runs as, from /etc/passwd (no NSS: a
 /// static binary in a bare chroot has none), else `uid <n>`.
 fn os_user() -> String {

@@ -516,49 +516,84 @@ fn eight_concurrent_pushes_get_their_verdicts_and_every_rejection_is_logged() {
     );
 }
 
-/// `git daemon` serving the server's directory on a free loopback port;
-/// stopped (killed by its pid) on drop.
+/// A server process (`git daemon`, a web server) listening on a free
+/// loopback port; killed by its pid on drop. Started without a wrapper
+/// process in between (`git-daemon` itself, `setpriv` which execs), so that
+/// the pid killed is the server's.
 struct Daemon {
     child: std::process::Child,
     port: u16,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `git-daemon` from git's exec path.
+fn git_daemon_program() -> PathBuf {
+    let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
+    PathBuf::from(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon")
+}
+
 impl Daemon {
-    fn start(base: &Path) -> Daemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("git")
-            .args([
-                "daemon",
-                "--reuseaddr",
-                "--export-all",
-                "--enable=receive-pack",
-                "--listen=127.0.0.1",
-                &format!("--port={port}"),
-                &format!("--base-path={}", base.display()),
-                &base.display().to_string(),
-            ])
+    /// Runs `program args` (as `user`, when given) in `dir`, and waits for `port`.
+    fn spawn(user: Option<&str>, program: &Path, args: &[String], dir: &Path, port: u16) -> Daemon {
+        let mut command = match user {
+            Some(user) => {
+                let gid = Command::new("id").args(["-g", user]).output().unwrap();
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={user}"))
+                    .arg(format!(
+                        "--regid={}",
+                        String::from_utf8_lossy(&gid.stdout).trim()
+                    ))
+                    .args(["--init-groups", "--"])
+                    .arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        let child = command
+            .args(args)
+            .current_dir(dir)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("KEYGATE_BIN", KEYGATE)
             .env_remove("GL_USERNAME")
+            .env_remove("REMOTE_USER")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("git daemon");
+            .expect("start the server");
         let daemon = Daemon { child, port };
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(20),
-                "git daemon did not start on port {port}"
+                "{program:?} did not start on port {port}"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         daemon
+    }
+
+    /// `git daemon` serving the repositories under `base`, pushes allowed.
+    fn git(user: Option<&str>, base: &Path) -> Daemon {
+        let port = free_port();
+        let args = [
+            "--reuseaddr".to_string(),
+            "--export-all".to_string(),
+            "--enable=receive-pack".to_string(),
+            "--listen=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            format!("--base-path={}", base.display()),
+            base.display().to_string(),
+        ];
+        Daemon::spawn(user, &git_daemon_program(), &args, base, port)
     }
 }
 
@@ -572,7 +607,7 @@ impl Drop for Daemon {
 #[test]
 fn git_daemon_push_is_gated_logged_and_bypassable() {
     let s = Server::new("");
-    let daemon = Daemon::start(s.dir.path());
+    let daemon = Daemon::git(None, s.dir.path());
     let url = format!("git://127.0.0.1:{}/server.git", daemon.port);
     let client = s.client(Some(&url));
     commit(&client, "README.md", "# x\n");
@@ -837,39 +872,8 @@ fn install_server_as_root_for_a_service_user_copies_the_binary_it_cannot_reach()
     ]);
 
     // A real push through git daemon running as the service user.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = t.path().join("srv");
-    let child = Command::new("runuser")
-        .args([
-            "-u",
-            service,
-            "--",
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-        ])
-        .args(["--enable=receive-pack", "--listen=127.0.0.1"])
-        .arg(format!("--port={port}"))
-        .arg(format!("--base-path={}", base.display()))
-        .arg(&base)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("KEYGATE_BIN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon { child, port };
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(20));
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let daemon = Daemon::git(Some(service), &t.path().join("srv"));
+    let port = daemon.port;
     let client = Test::repo();
     client.git(&[
         "remote",
@@ -957,4 +961,102 @@ fn install_server_refuses_when_the_owner_cannot_run_the_shared_copy_either() {
     .stderr_has(&format!("{service}, who owns"))
     .stderr_has(&format!("cannot run {}", bin.display()));
     assert!(!t.path().join("repo.git/hooks/pre-receive").exists());
+}
+
+#[test]
+fn smart_http_through_git_http_backend_as_a_web_server_user_names_the_remote_user() {
+    // A CGI web server (Python's, the system one) running as the service
+    // user; git http-backend gets REMOTE_USER from its Basic authentication.
+    let Some((service, _)) = service_users() else {
+        return;
+    };
+    let python = Path::new("/usr/bin/python3");
+    if !python.exists() {
+        eprintln!("SKIPPED: no /usr/bin/python3 for the CGI web server");
+        return;
+    }
+    let t = Test::dir();
+    chmod(0o755, t.path());
+    let srv = t.path().join("srv");
+    t.git(&["init", "-q", "--bare", "-b", "main", "srv/repo.git"]);
+    let repo = srv.join("repo.git");
+    install_hook(&repo.join("hooks"), "pre-receive");
+    let hook = repo.join("hooks/pre-receive");
+    let text = std::fs::read_to_string(&hook)
+        .unwrap()
+        .replace("keygate_bin=''", &format!("keygate_bin='{KEYGATE}'"));
+    std::fs::write(&hook, text).unwrap();
+    let config = srv.join("server.toml");
+    let log = srv.join("audit.jsonl");
+    std::fs::write(
+        &config,
+        format!("[server]\naudit_log = \"{}\"\n", log.display()),
+    )
+    .unwrap();
+    let repo_config = repo.join("config");
+    let set = |key: &str, value: &str| {
+        t.git(&["config", "-f", repo_config.to_str().unwrap(), key, value]);
+    };
+    set("receive.advertisePushOptions", "true");
+    set("keygate.config", config.to_str().unwrap());
+    let cgi = t.path().join("web/cgi-bin");
+    std::fs::create_dir_all(&cgi).unwrap();
+    std::fs::write(
+        cgi.join("git"),
+        format!(
+            "#!/bin/sh\nGIT_PROJECT_ROOT='{}' GIT_HTTP_EXPORT_ALL=1 exec git http-backend\n",
+            srv.display()
+        ),
+    )
+    .unwrap();
+    chmod(0o755, &cgi.join("git"));
+    chown(service, &srv);
+    let port = free_port();
+    let args: Vec<String> = ["-m", "http.server", "--cgi", "--bind", "127.0.0.1"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([port.to_string()])
+        .collect();
+    let server = Daemon::spawn(Some(service), python, &args, &t.path().join("web"), port);
+    let client = Test::repo();
+    client.git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("http://127.0.0.1:{port}/cgi-bin/git/repo.git"),
+    ]);
+    // "alice:x", preemptively: this test server never asks.
+    client.git(&[
+        "config",
+        "http.extraHeader",
+        "Authorization: Basic YWxpY2U6eA==",
+    ]);
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &[]).status(0);
+    commit(&client, "deploy/app.env", env_file());
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("push rejected")
+        .stderr_has("(`alice`)")
+        .never_shows(&key_id());
+    push(
+        &client,
+        &["-o", "keygate.bypass=fixture", "origin", "main"],
+        &[],
+    )
+    .status(0)
+    .stderr_has("ACCEPTED by bypass");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(&key_id()) && !text.contains(&secret()));
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    for record in &records {
+        assert_eq!(record["pusher"], "alice");
+        assert_eq!(record["pusher_source"], "REMOTE_USER");
+    }
+    assert_eq!(records[1]["event"], "bypass");
 }
