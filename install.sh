@@ -33,6 +33,7 @@ Usage:
   install.sh --global [--pre-push] [--prefix DIR]        binary + commit hooks for every repository
   install.sh --server BARE_REPO [--prefix DIR]           binary + pre-receive hook in a bare repository
   install.sh --no-hook [--prefix DIR]                    binary only
+  install.sh --static ...                                 any of the above, with a static binary
   install.sh --uninstall [--repo PATH | --global | --server BARE_REPO]
 
 The binary: built with `cargo build --release --locked` from this checkout and
@@ -66,6 +67,9 @@ Options:
                     later runs keep it up to date until --uninstall
   --prefix DIR      install the binary as DIR/bin/keygate
   --no-hook         install the binary, no hook
+  --static          build a fully statically linked Linux binary (crt-static on
+                    the gnu target; musl is static anyway): it runs where
+                    nothing else is installed (a pre-receive environment, a chroot)
   --uninstall       remove keygate's hooks and put back the hooks kept; with
                     --global, also unset core.hooksPath if it is keygate's.
                     The binary is left in place.
@@ -91,6 +95,7 @@ prefix=''
 uninstall=no
 repo_explicit=no
 pre_push=no
+static=no
 
 set_mode() {
     if [[ -n $mode && $mode != "$1" ]]; then
@@ -129,6 +134,11 @@ while (($#)); do
         ;;
     --pre-push)
         pre_push=yes
+        shift
+        continue
+        ;;
+    --static)
+        static=yes
         shift
         continue
         ;;
@@ -557,6 +567,7 @@ fi
 # --- the binary ----------------------------------------------------------------
 
 if [[ -n ${KEYGATE_BIN:-} ]]; then
+    [[ $static == no ]] || die "--static builds the binary: unset KEYGATE_BIN"
     bin=$KEYGATE_BIN
     [[ $bin == /* ]] || bin="$start_dir/$bin"
     [[ -f $bin && -x $bin ]] || die "KEYGATE_BIN=$KEYGATE_BIN is not an executable file"
@@ -571,13 +582,35 @@ else
     command -v cargo >/dev/null 2>&1 ||
         die "cargo not found: install Rust (rustup.rs), or set KEYGATE_BIN to a built keygate binary"
     [[ -f $src_dir/Cargo.toml ]] || die "$src_dir/Cargo.toml not found: run install.sh from a keygate checkout"
-    say "building keygate: cargo build --release --locked (in $src_dir)"
-    if ! messages=$(cd -- "$src_dir" && cargo build --release --locked --message-format=json-render-diagnostics); then
+    build_args=(--release --locked)
+    build_flags=${RUSTFLAGS:-}
+    if [[ $static == yes ]]; then
+        host=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+        case $host in
+        *-linux-gnu*) build_flags="${build_flags:+$build_flags }-C target-feature=+crt-static" ;;
+        *-linux-musl*) ;;
+        *) die "--static: only Linux targets (gnu or musl) link fully statically; this host is ${host:-unknown}" ;;
+        esac
+        # With --target, RUSTFLAGS reach only the binary, not build scripts.
+        build_args+=(--target "$host")
+        say "building a static keygate: RUSTFLAGS='$build_flags' cargo build ${build_args[*]} (in $src_dir)"
+    else
+        say "building keygate: cargo build --release --locked (in $src_dir)"
+    fi
+    build_env=()
+    [[ $static == no ]] || build_env=(env "RUSTFLAGS=$build_flags")
+    if ! messages=$(cd -- "$src_dir" && ${build_env[@]+"${build_env[@]}"} cargo build "${build_args[@]}" --message-format=json-render-diagnostics); then
         die "cargo build failed (see above)"
     fi
     built=$(printf '%s\n' "$messages" | sed -n 's/.*"executable":"\([^"]*\/keygate\)".*/\1/p' | tail -n 1)
     [[ -n $built ]] || built="$src_dir/target/release/keygate"
     [[ -x $built ]] || die "cargo build did not produce $built"
+    if [[ $static == yes ]]; then
+        if command -v ldd >/dev/null 2>&1 && ldd "$built" 2>&1 | grep -q '=>'; then
+            die "$built is not static: ldd lists shared libraries: $(ldd "$built" 2>&1 | tr '\n' ' ')"
+        fi
+        note "static binary: $built, $(wc -c <"$built" | tr -d ' ') bytes"
+    fi
     if [[ -n $prefix ]]; then
         bin_dir="$prefix/bin"
     else

@@ -61,12 +61,18 @@ pub enum Bypass {
 pub const BYPASS_OPTION: &str = "keygate.bypass";
 
 /// The environment variables that name the pusher, in the order tried: GitLab,
-/// Gitea and Forgejo, gitolite, then a web server's authenticated user (git
-/// http-backend).
-pub const DEFAULT_PUSHER_ENV: &[&str] =
-    &["GL_USERNAME", "GITEA_PUSHER_NAME", "GL_USER", "REMOTE_USER"];
+/// Gitea and Forgejo, gitolite, GitHub Enterprise Server, then a web
+/// server's authenticated user (git http-backend). Set by the hosting
+/// software, not by the pusher (git's protocols carry no environment).
+pub const DEFAULT_PUSHER_ENV: &[&str] = &[
+    "GL_USERNAME",
+    "GITEA_PUSHER_NAME",
+    "GL_USER",
+    "GITHUB_USER_LOGIN",
+    "REMOTE_USER",
+];
 
-/// The longest bypass reason kept; a longer one is cut (and says so).
+/// The longest bypass reason kept; a longer one is cut (marked with `…`).
 const MAX_REASON_CHARS: usize = 500;
 /// The longest pusher name kept.
 const MAX_PUSHER_CHARS: usize = 200;

@@ -112,6 +112,7 @@ const IDENTITY_VARS: &[&str] = &[
     "GITEA_PUSHER_NAME",
     "GL_USER",
     "REMOTE_USER",
+    "GITHUB_USER_LOGIN",
     "KEYGATE_TEST_PUSHER",
 ];
 
@@ -337,6 +338,11 @@ fn pusher_comes_from_each_hosting_variable_in_order_then_the_os_user() {
         ),
         (vec![("GL_USER", "gitolite")], "gitolite", "GL_USER"),
         (vec![("REMOTE_USER", "web")], "web", "REMOTE_USER"),
+        (
+            vec![("GITHUB_USER_LOGIN", "octo")],
+            "octo",
+            "GITHUB_USER_LOGIN",
+        ),
         (
             vec![("REMOTE_USER", "web"), ("GL_USERNAME", "first")],
             "first",
@@ -1059,4 +1065,119 @@ fn smart_http_through_git_http_backend_as_a_web_server_user_names_the_remote_use
         assert_eq!(record["pusher_source"], "REMOTE_USER");
     }
     assert_eq!(records[1]["event"], "bypass");
+}
+
+// --- the static binary in an empty chroot ---------------------------------------
+
+/// The binary `install.sh --static` builds (`KEYGATE_STATIC_BIN`, else
+/// `<target>/<host>/release/keygate` next to the test binary's target).
+fn static_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("KEYGATE_STATIC_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let target = Path::new(KEYGATE).parent()?.parent()?;
+    let host = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let path = target.join(host).join("release/keygate");
+    path.exists().then_some(path)
+}
+
+#[test]
+fn the_static_binary_gates_a_push_in_an_empty_chroot() {
+    let Some(binary) = static_binary() else {
+        eprintln!("SKIPPED: no static binary; build it with ./install.sh --static --no-hook");
+        return;
+    };
+    if service_users().is_none() {
+        return; // not root: no chroot
+    }
+    // Static: no interpreter, no shared library.
+    let ldd = Command::new("ldd").arg(&binary).output();
+    if let Ok(ldd) = ldd {
+        let text = String::from_utf8_lossy(&ldd.stdout);
+        assert!(!text.contains("=>"), "not static:\n{text}");
+    }
+    let t = Test::dir();
+    let root = t.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy(&binary, root.join("keygate")).unwrap();
+    chmod(0o755, &root.join("keygate"));
+    t.git(&["init", "-q", "--bare", "-b", "main", "root/repo.git"]);
+    std::fs::write(
+        root.join("server.toml"),
+        "[server]\naudit_log = \"/audit.jsonl\"\n",
+    )
+    .unwrap();
+    // The pushed objects are in the repository, no ref points at them yet:
+    // as in git's quarantine during pre-receive.
+    let client = Test::repo();
+    let clean = commit(&client, "README.md", "# x\n");
+    let keyed = commit(&client, "deploy/app.env", env_file());
+    let bare = root.join("repo.git");
+    client.git(&["push", "-q", bare.to_str().unwrap(), "HEAD:refs/tmp/x"]);
+    t.git_in(&bare, &["update-ref", "-d", "refs/tmp/x"]);
+    let zero = "0".repeat(40);
+    let check = |program: &str, new: &str, env: &[(&str, &str)]| -> Run {
+        use std::io::Write;
+        let mut child = Command::new("chroot")
+            .arg(&root)
+            .arg(program)
+            .args(["--config", "/server.toml"])
+            .env_clear()
+            .env("GIT_DIR", "/repo.git")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let line = format!("{zero} {new} refs/heads/main\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        let output = wait_or_kill(child, KEYGATE_TIMEOUT);
+        Run {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    // `keygate hook pre-receive`, through a link named like the hook.
+    std::os::unix::fs::symlink("/keygate", root.join("repo.git/hooks/pre-receive")).unwrap();
+    check("/repo.git/hooks/pre-receive", &clean, &[]).status(0);
+    check(
+        "/repo.git/hooks/pre-receive",
+        &keyed,
+        &[("GITHUB_USER_LOGIN", "octo")],
+    )
+    .status(1)
+    .stdout_has("push rejected")
+    .stdout_has("deploy/app.env")
+    .never_shows(&key_id())
+    .never_shows(&secret());
+    check(
+        "/repo.git/hooks/pre-receive",
+        &keyed,
+        &[
+            ("GITHUB_USER_LOGIN", "octo"),
+            ("GIT_PUSH_OPTION_COUNT", "1"),
+            ("GIT_PUSH_OPTION_0", "keygate.bypass=fixture"),
+        ],
+    )
+    .status(0)
+    .stderr_has("ACCEPTED by bypass");
+    // No /etc/passwd in the chroot: the OS user is a uid.
+    check("/repo.git/hooks/pre-receive", &keyed, &[]).status(1);
+    let text = std::fs::read_to_string(root.join("audit.jsonl")).unwrap();
+    assert!(!text.contains(&key_id()) && !text.contains(&secret()));
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "{text}");
+    assert_eq!(records[0]["pusher"], "octo");
+    assert_eq!(records[1]["event"], "bypass");
+    assert_eq!(records[2]["pusher"], "uid 0");
 }
