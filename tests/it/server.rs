@@ -1181,3 +1181,33 @@ fn the_static_binary_gates_a_push_in_an_empty_chroot() {
     assert_eq!(records[1]["event"], "bypass");
     assert_eq!(records[2]["pusher"], "uid 0");
 }
+
+#[test]
+fn a_push_with_many_findings_is_one_bounded_record() {
+    let s = Server::new("");
+    let client = s.client(None);
+    for i in 0..130 {
+        client.write(&format!("keys/k{i:03}.env"), env_file());
+    }
+    client.git(&["add", "."]);
+    client.git(&["commit", "-q", "--no-verify", "-m", "many"]);
+    push(&client, &["origin", "main"], &[]).status(1);
+    let records = s.records();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record["findings_total"], 130);
+    assert_eq!(record["findings"].as_array().unwrap().len(), 100);
+    assert_eq!(record["findings_omitted"], 30);
+    let table = s.dir.keygate(&["audit-log", s.log().to_str().unwrap()]);
+    table.status(0).stdout_has("(+30 not listed)");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_log_does_not_hang_the_push() {
+    let (s, client, _) = keyed_push("");
+    let status = Command::new("mkfifo").arg(s.log()).status().unwrap();
+    assert!(status.success());
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has("could not record this rejection in the audit log");
+}
