@@ -311,6 +311,9 @@ pub fn finish_server(
              server admin to raise [server] time_budget_seconds."
         )?;
         let outcome = finish(args, Audience::Push, report, out, err)?;
+        if request.is_some() {
+            writeln!(err, "keygate: {NOT_BYPASSABLE}")?;
+        }
         log_rejection(log.as_deref(), &record(Event::TimeoutRejected, None), err)?;
         return Ok(outcome);
     }
@@ -383,10 +386,25 @@ pub fn finish_server(
             }
         }
         Outcome::Clean => {}
-        _ => log_rejection(log.as_deref(), &record(Event::Incomplete, None), err)?,
+        _ => {
+            if request.is_some() {
+                writeln!(err, "keygate: {NOT_BYPASSABLE}")?;
+            }
+            log_rejection(log.as_deref(), &record(Event::Incomplete, None), err)?
+        }
+    }
+    if outcome == Outcome::Clean && request.is_some() {
+        writeln!(
+            err,
+            "keygate: no bypass was needed: nothing in this push is blocked (nothing recorded)."
+        )?;
     }
     Ok(outcome)
 }
+
+/// Why a bypass does not apply to a push that was not scanned whole.
+const NOT_BYPASSABLE: &str = "a bypass lets in what was found, not what could not be \
+                              checked: this push was not scanned completely, so it stays rejected";
 
 /// Writes a rejection's record; a failure is reported, the push stays rejected.
 fn log_rejection(log: Option<&Path>, record: &Record, err: &mut dyn Write) -> std::io::Result<()> {

@@ -436,6 +436,15 @@ fn a_time_out_rejected_is_logged() {
         .stderr_has("time budget ran out")
         .stderr_has("could not complete its check (exit 2");
     assert_eq!(s.last_record()["event"], "timeout-rejected");
+    // A bypass covers findings, not what was never read.
+    push(
+        &client,
+        &["-o", "keygate.bypass=fixture", "origin", "main"],
+        &[],
+    )
+    .status(1)
+    .stderr_has("not what could not be checked");
+    assert_eq!(s.last_record()["event"], "timeout-rejected");
 }
 
 #[test]
