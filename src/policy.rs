@@ -363,7 +363,7 @@ pub fn finish_server(
             }
         }
         let outcome = finish(args, Audience::Push, report, out, err)?;
-        write_server_advice(config, &pusher, push.repo, log.is_some(), err)?;
+        write_server_advice(config, &pusher, push, log.is_some(), err)?;
         log_rejection(log.as_deref(), &record(Event::Rejected, None), err)?;
         return Ok(outcome);
     }
@@ -459,10 +459,11 @@ fn write_inline_allowed(report: &ScanReport, err: &mut dyn Write) -> std::io::Re
 fn write_server_advice(
     config: &Config,
     pusher: &Pusher,
-    repo: &git2::Repository,
+    push: &ServerPush,
     has_log: bool,
     err: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let repo = push.repo;
     let server = &config.server;
     if server.inline_allow == InlineAllow::Record {
         writeln!(
@@ -481,11 +482,20 @@ fn write_server_advice(
     if !may {
         return Ok(());
     }
+    // The branch or tag, when the push updates one (a ref name may hold a key).
+    let target = match push.updates {
+        [update] => {
+            let name = update.refname.as_str();
+            let short = name.strip_prefix("refs/heads/").unwrap_or(name);
+            crate::error::scrub(&printable(short))
+        }
+        _ => "<branch>...".to_string(),
+    };
     writeln!(
         err,
         "keygate: if this is safe to push (a test fixture, a revoked key), you may bypass the \
          check with a reason, which is recorded with your name (`{}`):\n  git push -o \
-         {BYPASS_OPTION}=\"<why this is safe>\" <remote> <branch>",
+         {BYPASS_OPTION}=\"<why this is safe>\" <remote> {target}",
         printable(&pusher.name)
     )?;
     let advertised = repo

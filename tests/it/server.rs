@@ -161,7 +161,7 @@ fn rejection_tells_the_bypass_command_and_is_logged() {
     push(&client, &["origin", "main"], &[("GL_USERNAME", "alice")])
         .status(1)
         .stderr_has("push rejected")
-        .stderr_has("git push -o keygate.bypass=\"<why this is safe>\"")
+        .stderr_has("git push -o keygate.bypass=\"<why this is safe>\" <remote> main")
         .stderr_has("`alice`")
         .never_shows(&key_id())
         .never_shows(&secret());
