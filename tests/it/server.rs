@@ -1125,9 +1125,15 @@ fn the_static_binary_gates_a_push_in_an_empty_chroot() {
     client.git(&["push", "-q", bare.to_str().unwrap(), "HEAD:refs/tmp/x"]);
     t.git_in(&bare, &["update-ref", "-d", "refs/tmp/x"]);
     let zero = "0".repeat(40);
+    // Found before the environment is cleared.
+    let chroot = Command::new("sh")
+        .args(["-c", "command -v chroot"])
+        .output()
+        .unwrap();
+    let chroot = String::from_utf8_lossy(&chroot.stdout).trim().to_string();
     let check = |program: &str, new: &str, env: &[(&str, &str)]| -> Run {
         use std::io::Write;
-        let mut child = Command::new("chroot")
+        let mut child = Command::new(&chroot)
             .arg(&root)
             .arg(program)
             .args(["--config", "/server.toml"])
