@@ -1226,3 +1226,149 @@ fn a_fifo_in_place_of_the_log_does_not_hang_the_push() {
         .status(1)
         .stderr_has("could not record this rejection in the audit log");
 }
+
+// --- ssh --------------------------------------------------------------------------
+
+/// A user for git over ssh: login shell git-shell, no password, not locked.
+fn ssh_user() -> Option<&'static str> {
+    static USER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *USER.get_or_init(|| {
+        if service_users().is_none() {
+            return false;
+        }
+        let shell = Command::new("sh")
+            .args(["-c", "command -v git-shell"])
+            .output()
+            .unwrap();
+        let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+        let exists = Command::new("id")
+            .arg("kggit15")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        !shell.is_empty()
+            && (exists
+                || Command::new("useradd")
+                    .args(["--system", "--no-create-home", "-p", "*", "--shell", &shell])
+                    .arg("kggit15")
+                    .status()
+                    .is_ok_and(|s| s.success()))
+    });
+    ok.then_some("kggit15")
+}
+
+#[test]
+fn ssh_push_through_a_real_sshd_runs_the_gate_as_the_account() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    let Some(user) = ssh_user().filter(|_| sshd.exists()) else {
+        eprintln!("SKIPPED: needs root, useradd, git-shell and /usr/sbin/sshd");
+        return;
+    };
+    let t = Test::dir();
+    chmod(0o755, t.path());
+    let keygen = |path: &Path| {
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    keygen(&t.path().join("host_key"));
+    keygen(&t.path().join("client_key"));
+    let public = std::fs::read_to_string(t.path().join("client_key.pub")).unwrap();
+    // One shared account; the key says who it is (OpenSSH's environment=).
+    std::fs::write(
+        t.path().join("authorized_keys"),
+        format!("environment=\"KEYGATE_PUSHER=alice\" {public}"),
+    )
+    .unwrap();
+    let port = free_port();
+    let config = t.path().join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\n\
+             StrictModes no\nAuthorizedKeysFile {}\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitUserEnvironment KEYGATE_PUSHER\n\
+             AllowUsers {user}\n",
+            t.path().join("host_key").display(),
+            t.path().join("authorized_keys").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let server = Daemon::spawn(
+        None,
+        sshd,
+        &[
+            "-D".to_string(),
+            "-e".to_string(),
+            "-f".to_string(),
+            config.display().to_string(),
+        ],
+        t.path(),
+        port,
+    );
+    // The repository, the account's; the policy names the pusher by the key.
+    t.git(&["init", "-q", "--bare", "-b", "main", "srv/repo.git"]);
+    std::fs::create_dir_all(t.path().join("log")).unwrap();
+    let policy = t.path().join("server.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[server]\naudit_log = \"{}\"\npusher_env = [\"KEYGATE_PUSHER\"]\n",
+            t.path().join("log/audit.jsonl").display()
+        ),
+    )
+    .unwrap();
+    chown(user, &t.path().join("srv"));
+    chown(user, &t.path().join("log"));
+    let repo = t.path().join("srv/repo.git");
+    install_sh(&t, None, Path::new(KEYGATE), &["--server", "srv/repo.git"]).status(0);
+    t.git(&[
+        "config",
+        "-f",
+        repo.join("config").to_str().unwrap(),
+        "keygate.config",
+        policy.to_str().unwrap(),
+    ]);
+    let client = Test::repo();
+    client.git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("ssh://{user}@127.0.0.1:{port}{}", repo.display()),
+    ]);
+    let ssh = format!(
+        "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        t.path().join("client_key").display()
+    );
+    let ssh_env = [("GIT_SSH_COMMAND", ssh.as_str())];
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &ssh_env).status(0);
+    commit(&client, "deploy/app.env", env_file());
+    push(&client, &["origin", "main"], &ssh_env)
+        .status(1)
+        .stderr_has("push rejected")
+        .stderr_has("(`alice`)")
+        .never_shows(&key_id());
+    push(
+        &client,
+        &["-o", "keygate.bypass=revoked", "origin", "main"],
+        &ssh_env,
+    )
+    .status(0)
+    .stderr_has("ACCEPTED by bypass");
+    drop(server);
+    let text = std::fs::read_to_string(t.path().join("log/audit.jsonl")).unwrap();
+    assert!(!text.contains(&key_id()) && !text.contains(&secret()));
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    assert_eq!(records[1]["event"], "bypass");
+    assert_eq!(records[1]["pusher"], "alice");
+    assert_eq!(records[1]["pusher_source"], "KEYGATE_PUSHER");
+}
