@@ -1372,3 +1372,41 @@ fn ssh_push_through_a_real_sshd_runs_the_gate_as_the_account() {
     assert_eq!(records[1]["pusher"], "alice");
     assert_eq!(records[1]["pusher_source"], "KEYGATE_PUSHER");
 }
+
+#[test]
+fn a_hook_whose_binary_the_server_user_cannot_reach_fails_closed_naming_the_user() {
+    // What install.sh --server now prevents, done by hand: the message says
+    // whose view of the path is missing.
+    let Some((service, _)) = service_users() else {
+        return;
+    };
+    let t = Test::dir();
+    chmod(0o755, t.path());
+    let home = t.path().join("roothome");
+    std::fs::create_dir_all(&home).unwrap();
+    let private_bin = home.join("keygate");
+    std::fs::copy(KEYGATE, &private_bin).unwrap();
+    chmod(0o700, &home);
+    t.git(&["init", "-q", "--bare", "-b", "main", "srv/repo.git"]);
+    let hook = t.path().join("srv/repo.git/hooks/pre-receive");
+    install_hook(hook.parent().unwrap(), "pre-receive");
+    let text = std::fs::read_to_string(&hook).unwrap().replace(
+        "keygate_bin=''",
+        &format!("keygate_bin='{}'", private_bin.display()),
+    );
+    std::fs::write(&hook, text).unwrap();
+    chown(service, &t.path().join("srv"));
+    let daemon = Daemon::git(Some(service), &t.path().join("srv"));
+    let client = Test::repo();
+    client.git(&[
+        "remote",
+        "add",
+        "origin",
+        &format!("git://127.0.0.1:{}/repo.git", daemon.port),
+    ]);
+    commit(&client, "README.md", "# x\n");
+    push(&client, &["origin", "main"], &[])
+        .status(1)
+        .stderr_has(&format!("which does not exist for user {service}"))
+        .stderr_has("closed to that user");
+}
