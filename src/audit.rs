@@ -562,6 +562,58 @@ mod tests {
     }
 
     #[test]
+    fn a_record_stays_bounded_whole_and_free_of_secrets() {
+        use crate::config::Config;
+        use crate::scan::Scanner;
+        // Assembled at run time: no key literal in the source.
+        let id = format!("{}{}", "AKIA", "QYLPMN5HHHFPZAM2");
+        let secret = format!("{}{}", "Zr4nK2pQ9sVw7xYb3cDe", "5fGh1jKl6mNo8pQr0sTu");
+        let scanner = Scanner::from_config(&Config::default(), &[]).unwrap();
+        let mut report = ScanReport::default();
+        let text = format!("AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={secret}\n");
+        for i in 0..400 {
+            let path = format!("{}/{i}.env", "d".repeat(280));
+            scanner.scan(&path, text.as_bytes(), None, &mut report);
+        }
+        assert_eq!(report.findings.len(), 400);
+        let oid = git2::Oid::from_str(&"ab".repeat(20)).unwrap();
+        let updates: Vec<RefUpdate> = (0..300)
+            .map(|i| RefUpdate {
+                old: None,
+                new: Some(oid),
+                refname: format!("refs/heads/{}{i}", "b".repeat(400)),
+            })
+            .collect();
+        let record = Record {
+            event: Event::Bypass,
+            repository: "/srv/git/r.git".into(),
+            pusher: Pusher {
+                name: format!("mallory\n{{\"x\":1}} {id}"),
+                source: "GL_USERNAME".into(),
+            },
+            updates: &updates,
+            reason: Some(format!("\u{1b}[31m quote\" and {secret}")),
+            report: &report,
+        };
+        let line = record.to_line();
+        assert!(line.len() <= MAX_RECORD_BYTES + 1, "{}", line.len());
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(line.ends_with(b"\n"));
+        let text = String::from_utf8(line).unwrap();
+        assert!(!text.contains(&id) && !text.contains(&secret), "{text}");
+        let value: Value = serde_json::from_str(text.trim_end()).unwrap();
+        let listed = value["findings"].as_array().unwrap().len();
+        assert!(listed > 0 && listed <= MAX_LISTED);
+        assert_eq!(value["findings_total"], 400);
+        assert_eq!(
+            value["findings_omitted"].as_u64().unwrap() as usize,
+            400 - listed
+        );
+        assert_eq!(value["refs_total"], 300);
+        assert!(value["pusher"].as_str().unwrap().starts_with("mallory?{"));
+    }
+
+    #[test]
     fn fingerprint_by_hash_or_whole() {
         assert!(fingerprint_matches("r:a/b:0123", "0123"));
         assert!(fingerprint_matches("r:a/b:0123", "r:a/b:0123"));
