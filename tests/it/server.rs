@@ -370,6 +370,10 @@ fn pusher_comes_from_each_hosting_variable_in_order_then_the_os_user() {
     let record = s.last_record();
     assert_eq!(record["pusher"], "custom");
     assert_eq!(record["pusher_source"], "KEYGATE_TEST_PUSHER");
+    // None trusted: only the OS user counts.
+    s.configure("[server]\naudit_log = \"audit.jsonl\"\npusher_env = []\n");
+    push(&client, &["origin", "main"], &[("GL_USERNAME", "forged")]).status(1);
+    assert_eq!(s.last_record()["pusher_source"], "os-user");
 }
 
 fn marked_env() -> String {
