@@ -19,6 +19,10 @@ Usage:
   keygate hook commit-msg FILE        the commit-msg hook: the message of the commit being made
   keygate hook pre-receive            the server hook: every commit a push brings (stdin as git gives it)
   keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
+  keygate audit-log [FILE]            the server's audit log as a table (default FILE: [server]
+                                      audit_log of --config); --pusher NAME, --fingerprint FP
+                                      (whole or its hash), --event EVENT filter; --format json
+                                      prints the matching records as JSON lines
 
 Options:
   --format text|json|sarif  report format (default: text)
@@ -39,6 +43,8 @@ pub enum Command {
     Staged,
     History(Vec<String>),
     Hook(HookName),
+    /// `audit-log [FILE]`: the server's audit log.
+    AuditLog(Option<PathBuf>),
     Help,
     Version,
 }
@@ -64,6 +70,8 @@ pub struct Args {
     pub hook_args: Vec<String>,
     /// `history --write-baseline FILE`.
     pub write_baseline: Option<PathBuf>,
+    /// `audit-log --pusher/--fingerprint/--event`.
+    pub audit_filters: crate::cli::audit::Filters,
 }
 
 impl Args {
@@ -80,6 +88,7 @@ impl Args {
         let mut hook_args = Vec::new();
         let mut revisions = Vec::new();
         let mut write_baseline = None;
+        let mut audit_filters = crate::cli::audit::Filters::default();
         let usage = |e: lexopt::Error| Error::Usage(e.to_string());
         while let Some(arg) = parser.next().map_err(usage)? {
             match arg {
@@ -113,6 +122,7 @@ impl Args {
                         Some("scan") => Command::Scan(Vec::new()),
                         Some("staged") => Command::Staged,
                         Some("history") => Command::History(Vec::new()),
+                        Some("audit-log") => Command::AuditLog(None),
                         Some("hook") => {
                             let name = parser.value().map_err(usage)?;
                             Command::Hook(match name.to_str() {
@@ -139,6 +149,24 @@ impl Args {
                 }
                 Value(value) if matches!(command, Some(Command::History(_))) => {
                     revisions.push(value.to_string_lossy().into_owned());
+                }
+                Value(value) if command == Some(Command::AuditLog(None)) => {
+                    command = Some(Command::AuditLog(Some(PathBuf::from(value))));
+                }
+                Long(filter @ ("pusher" | "fingerprint" | "event"))
+                    if matches!(command, Some(Command::AuditLog(_))) =>
+                {
+                    let filter = filter.to_string();
+                    let value = parser
+                        .value()
+                        .map_err(usage)?
+                        .to_string_lossy()
+                        .into_owned();
+                    match filter.as_str() {
+                        "pusher" => audit_filters.pusher = Some(value),
+                        "fingerprint" => audit_filters.fingerprint = Some(value),
+                        _ => audit_filters.event = Some(value),
+                    }
                 }
                 Long("write-baseline") => {
                     write_baseline = Some(PathBuf::from(parser.value().map_err(usage)?));
@@ -184,6 +212,7 @@ impl Args {
             max_file_size,
             hook_args,
             write_baseline,
+            audit_filters,
         })
     }
 }

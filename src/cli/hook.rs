@@ -18,7 +18,7 @@ use git2::Oid;
 use crate::cli::args::{Args, HookName};
 use crate::cli::error::Error;
 use crate::cli::{finish, run_staged, Outcome};
-use crate::engine::config::{Config, OnTimeout};
+use crate::engine::config::Config;
 use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
 use crate::sources::git::blobs::{BlobsError, ReadLimits};
@@ -80,6 +80,9 @@ fn run_push_hook(
         .lock()
         .read_to_end(&mut input)
         .map_err(PushError::InputUnreadable)?;
+    if side == Side::Server {
+        crate::cli::policy::skip_unreadable_global_config(err)?;
+    }
     let repo = git::open_repository()?;
     let (config, updates, known, own_keys) = match side {
         Side::Server => {
@@ -100,8 +103,14 @@ fn run_push_hook(
         }
     };
     let own_keys: crate::cli::local_keys::OwnKeys = own_keys;
-    let scanner = Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
+    let mut scanner =
+        Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
     scanner.write_warnings(err)?;
+    if side == Side::Server
+        && config.server.inline_allow == crate::engine::config::InlineAllow::Ignore
+    {
+        scanner.allowlist.ignore_inline_markers();
+    }
     let deadline = (side == Side::Server)
         .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
     let limits = ReadLimits {
@@ -126,34 +135,18 @@ fn run_push_hook(
                 Some(BlobsError::TimeBudgetExceeded { .. })
             )
         });
-    if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {
-        writeln!(
-            err,
-            "keygate: WARNING: the {:.1} s time budget ran out before every pushed commit was \
-             scanned; accepting anyway because the server is configured with \
-             on_timeout = \"accept\". This push was NOT fully checked.",
-            config.server.time_budget_seconds
-        )?;
-        return Ok(Outcome::Clean);
+    if side == Side::Server {
+        let push = crate::cli::policy::ServerPush {
+            config: &config,
+            repo: &repo,
+            updates: &updates,
+            timed_out,
+        };
+        return crate::cli::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
-    if timed_out {
-        writeln!(
-            err,
-            "keygate: the {:.1} s time budget ran out before every pushed commit was scanned; \
-             rejecting (fail closed). Push fewer commits at a time, or ask the server admin \
-             to raise [server] time_budget_seconds.",
-            config.server.time_budget_seconds
-        )?;
-    }
-    let audience = match side {
-        Side::Server => Audience::Push,
-        Side::Client => Audience::PrePush,
-    };
-    let outcome = finish(args, audience, &report, out, err)?;
-    if side == Side::Client {
-        let remote = args.hook_args.first().map_or("origin", String::as_str);
-        note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
-    }
+    let outcome = finish(args, Audience::PrePush, &report, out, err)?;
+    let remote = args.hook_args.first().map_or("origin", String::as_str);
+    note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
     Ok(outcome)
 }
 

@@ -72,6 +72,9 @@ pub struct Allowlist {
     /// Entries that allow everything (`paths = ["**"]`, `regexes = [".*"]`):
     /// legal, but said on every run so that nobody ships one by accident.
     warnings: Vec<String>,
+    /// Whether `keygate:allow` markers in the input allow nothing (a server
+    /// with `inline_allow = "ignore"`).
+    ignore_inline_markers: bool,
 }
 
 /// The allowlist's regexes, compiled as one set: a thousand of them cost one
@@ -261,9 +264,16 @@ impl Allowlist {
             regexes,
             fingerprints,
             warnings: Vec::new(),
+            ignore_inline_markers: false,
         };
         allowlist.warnings = allowlist.allow_everything_warnings(&each, &source);
         Ok(allowlist)
+    }
+
+    /// Makes `keygate:allow` markers in the scanned input allow nothing
+    /// (server policy `inline_allow = "ignore"`).
+    pub fn ignore_inline_markers(&mut self) {
+        self.ignore_inline_markers = true;
     }
 
     /// What the allowlist allows too much of, in words (see `warnings`).
@@ -405,9 +415,10 @@ impl Allowlist {
         if self.regexes.matches(value) {
             return Some(AllowReason::Regex);
         }
-        if line_at(input, offset)
-            .windows(INLINE_MARKER.len())
-            .any(|w| w == INLINE_MARKER)
+        if !self.ignore_inline_markers
+            && line_at(input, offset)
+                .windows(INLINE_MARKER.len())
+                .any(|w| w == INLINE_MARKER)
         {
             return Some(AllowReason::InlineMarker);
         }

@@ -11,7 +11,7 @@ use std::ops::RangeInclusive;
 
 use std::path::Path;
 
-use crate::engine::allowlist::{Allowlist, Verdict};
+use crate::engine::allowlist::{AllowReason, Allowlist, Verdict};
 use crate::engine::config::{Config, ConfigError, CustomRuleConfig};
 use crate::engine::detect::{
     Confidence, Detected, Detection, Detector, Incomplete, Location, RuleSpec,
@@ -197,6 +197,9 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// How many detections the allowlist allowed.
     pub allowed: usize,
+    /// The detections a `keygate:allow` marker in the input allowed (also
+    /// counted in `allowed`): a server records them (`policy`).
+    pub inline_allowed: Vec<Finding>,
     pub problems: Vec<Problem>,
     /// Inputs read and bytes scanned.
     pub inputs: usize,
@@ -212,15 +215,26 @@ impl ScanReport {
     pub fn merge(&mut self, other: ScanReport) {
         self.findings.extend(other.findings);
         self.allowed += other.allowed;
+        self.inline_allowed.extend(other.inline_allowed);
         self.problems.extend(other.problems);
         self.inputs += other.inputs;
         self.bytes += other.bytes;
     }
 
-    /// Sets where the findings from index `first` on came from: a source
-    /// calls it after scanning an input.
-    pub fn set_origin(&mut self, first: usize, origin: &Origin) {
-        for finding in self.findings.iter_mut().skip(first) {
+    /// Where the report's lists end now: a source takes a mark before it
+    /// scans an input, and sets the origin of what the scan added.
+    pub fn mark(&self) -> ReportMark {
+        ReportMark {
+            findings: self.findings.len(),
+            inline_allowed: self.inline_allowed.len(),
+        }
+    }
+
+    /// Sets where the findings (reported or inline-allowed) added since
+    /// `mark` came from.
+    pub fn set_origin(&mut self, mark: ReportMark, origin: &Origin) {
+        let found = self.findings.iter_mut().skip(mark.findings);
+        for finding in found.chain(self.inline_allowed.iter_mut().skip(mark.inline_allowed)) {
             finding.origin = origin.clone();
         }
     }
@@ -235,6 +249,13 @@ impl ScanReport {
             error: Box::new(error),
         });
     }
+}
+
+/// Where a [`ScanReport`]'s lists ended at one moment ([`ScanReport::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReportMark {
+    findings: usize,
+    inline_allowed: usize,
 }
 
 /// Detectors plus allowlist.
@@ -400,10 +421,18 @@ impl Scanner {
         // it is redacted, and the fingerprint is made of what is printed.
         let path = &redacted_name(&self.detector, path);
         for detection in detections {
-            match self
+            let judged = self
                 .allowlist
-                .judge(detection, input, |d| fingerprint(d, path))
-            {
+                .judge(detection.clone(), input, |d| fingerprint(d, path));
+            match judged {
+                Verdict::Allowed(AllowReason::InlineMarker) => {
+                    // Allowed, and kept: a server records what markers let in.
+                    report.allowed += 1;
+                    let fingerprint = fingerprint(&detection, path);
+                    report
+                        .inline_allowed
+                        .push(finding(detection, path, fingerprint));
+                }
                 Verdict::Allowed(_) => report.allowed += 1,
                 Verdict::Report(rest, fingerprint) => {
                     report.findings.push(finding(*rest, path, fingerprint))

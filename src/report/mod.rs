@@ -35,6 +35,8 @@ pub enum Audience {
     CommitMsg,
     /// Server side: the push is rejected.
     Push,
+    /// Server side: the push is let in by a bypass with a reason (`policy`).
+    PushBypassed,
     /// Client side: the push is stopped before anything is sent.
     PrePush,
     /// `keygate history`: what is already in the past.

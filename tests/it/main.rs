@@ -16,4 +16,5 @@ mod peers;
 mod properties;
 mod push;
 mod scan;
+mod server;
 mod staged;

@@ -331,7 +331,7 @@ fn record(
     filter: Option<&LineFilter>,
     report: &mut ScanReport,
 ) {
-    let before = report.findings.len();
+    let before = report.mark();
     scanner.record(&change.path, content, detected, filter, report);
     if let Some(commit) = change.commit {
         report.set_origin(before, &Origin::Blob(CommitInfo::id(commit.to_string())));
