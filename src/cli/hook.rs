@@ -21,9 +21,8 @@ use crate::cli::{finish, run_staged, Outcome};
 use crate::engine::config::Config;
 use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
-use crate::sources::git::blobs::{BlobsError, ReadLimits};
+use crate::sources::git::blobs::ReadLimits;
 use crate::sources::git::push::{self, Known, PushError};
-use crate::sources::git::tree_diff::CommitsError;
 use crate::sources::git::{self, GitError};
 
 /// Runs the named hook.
@@ -118,23 +117,8 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
-        Ok(()) => {}
-        Err(PushError::Commits(CommitsError::TimeBudgetExceeded)) => {
-            report.problem("<time budget>", CommitsError::TimeBudgetExceeded)
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let timed_out = !report.problems.is_empty()
-        && report.problems.iter().all(|p| {
-            matches!(
-                p.error.downcast_ref::<CommitsError>(),
-                Some(CommitsError::TimeBudgetExceeded)
-            ) || matches!(
-                p.error.downcast_ref::<BlobsError>(),
-                Some(BlobsError::TimeBudgetExceeded { .. })
-            )
-        });
+    push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?;
+    let timed_out = report.only_out_of_time();
     if side == Side::Server {
         let push = crate::cli::policy::ServerPush {
             config: &config,

@@ -27,8 +27,6 @@ pub enum ScanError {
          decodes; the scan is incomplete (a credential may hide in it)"
     )]
     NotFullyDecoded,
-    #[error("time budget exceeded while scanning this file")]
-    TimeBudgetExceeded,
 }
 
 /// How bad a finding is.
@@ -191,6 +189,30 @@ pub struct Problem {
     pub error: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// Why a scan stopped before it read everything. Recorded on the report as
+/// data, not raised as an error to be recognised later: the caller decides
+/// what it means (a server configured to accept a push that only ran out of
+/// time may let it in; nothing else makes an incomplete scan pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The time budget ran out: while listing what the commits change
+    /// (`unscanned` unknown), or with `unscanned` changed files not read.
+    TimeBudget { unscanned: Option<usize> },
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::TimeBudget { unscanned: None } => {
+                f.write_str("time budget exceeded while listing the changes of the commits")
+            }
+            Stop::TimeBudget { unscanned: Some(n) } => {
+                write!(f, "time budget exceeded: {n} changed file(s) not scanned")
+            }
+        }
+    }
+}
+
 /// Everything a run found, allowed, and could not scan.
 #[derive(Debug, Default)]
 pub struct ScanReport {
@@ -201,6 +223,8 @@ pub struct ScanReport {
     /// counted in `allowed`): a server records them (`policy`).
     pub inline_allowed: Vec<Finding>,
     pub problems: Vec<Problem>,
+    /// Why the scan stopped early, if it did (the first reason).
+    pub stopped: Option<Stop>,
     /// Inputs read and bytes scanned.
     pub inputs: usize,
     pub bytes: u64,
@@ -209,7 +233,18 @@ pub struct ScanReport {
 impl ScanReport {
     /// Whether every input was scanned.
     pub fn complete(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.stopped.is_none()
+    }
+
+    /// Records why the scan stops early (the first reason is kept).
+    pub fn stop(&mut self, stop: Stop) {
+        self.stopped.get_or_insert(stop);
+    }
+
+    /// Whether the only thing that kept the scan from being complete is
+    /// the time budget.
+    pub fn only_out_of_time(&self) -> bool {
+        self.problems.is_empty() && matches!(self.stopped, Some(Stop::TimeBudget { .. }))
     }
 
     pub fn merge(&mut self, other: ScanReport) {
@@ -217,6 +252,9 @@ impl ScanReport {
         self.allowed += other.allowed;
         self.inline_allowed.extend(other.inline_allowed);
         self.problems.extend(other.problems);
+        if let Some(stop) = other.stopped {
+            self.stop(stop);
+        }
         self.inputs += other.inputs;
         self.bytes += other.bytes;
     }
@@ -390,7 +428,7 @@ impl Scanner {
         report.bytes += input.len() as u64;
         match detected.incomplete {
             Some(Incomplete::NotFullyDecoded) => report.problem(path, ScanError::NotFullyDecoded),
-            Some(Incomplete::OutOfTime) => report.problem(path, ScanError::TimeBudgetExceeded),
+            Some(Incomplete::OutOfTime) => report.stop(Stop::TimeBudget { unscanned: Some(1) }),
             None => {}
         }
         let mut detections: Vec<Detection> = detected

@@ -18,7 +18,7 @@ use git2::Oid;
 
 use crate::engine::detect::{Detected, Incomplete};
 use crate::engine::scanner::{
-    is_credential_file, CommitInfo, LineFilter, Origin, ScanReport, Scanner,
+    is_credential_file, CommitInfo, LineFilter, Origin, ScanReport, Scanner, Stop,
 };
 use crate::sources::git::odb::{
     ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern,
@@ -26,8 +26,6 @@ use crate::sources::git::odb::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
-    #[error("time budget exceeded: {remaining} changed file(s) not scanned")]
-    TimeBudgetExceeded { remaining: usize },
     #[error("internal error: a reading thread stopped; the scan is incomplete")]
     WorkerPanicked,
     #[error("cannot compare the lines of {path}: {source}")]
@@ -198,10 +196,9 @@ pub fn scan_changes(
     }
     if stopped.load(Ordering::Relaxed) {
         let remaining = groups.len().saturating_sub(done.into_inner());
-        report.problem(
-            "<time budget>",
-            BlobsError::TimeBudgetExceeded { remaining },
-        );
+        report.stop(Stop::TimeBudget {
+            unscanned: Some(remaining),
+        });
     }
     clean
 }
