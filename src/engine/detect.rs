@@ -1112,7 +1112,7 @@ fn plausible_secret(s: &[u8]) -> bool {
         // Hex digests, SHA-1 object ids, upper- or lower-case words.
         return false;
     }
-    if contains(s, b"EXAMPLE") || longest_repeat(s) >= 5 {
+    if memchr::memmem::find(s, b"EXAMPLE").is_some() || longest_repeat(s) >= 5 {
         return false;
     }
     if sequential_steps(s, 1) >= 8 || sequential_steps(s, 2) >= 8 || periodic(s) {
@@ -1139,15 +1139,11 @@ fn plausible_secret(s: &[u8]) -> bool {
 }
 
 fn plausible_token(s: &[u8]) -> bool {
-    !contains(s, b"EXAMPLE")
+    !memchr::memmem::find(s, b"EXAMPLE").is_some()
         && distinct(s) >= 20
         && s.iter().any(u8::is_ascii_digit)
         && s.iter().any(u8::is_ascii_uppercase)
         && s.iter().any(u8::is_ascii_lowercase)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn distinct(s: &[u8]) -> usize {
