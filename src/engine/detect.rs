@@ -1139,7 +1139,7 @@ fn plausible_secret(s: &[u8]) -> bool {
 }
 
 fn plausible_token(s: &[u8]) -> bool {
-    !memchr::memmem::find(s, b"EXAMPLE").is_some()
+    memchr::memmem::find(s, b"EXAMPLE").is_none()
         && distinct(s) >= 20
         && s.iter().any(u8::is_ascii_digit)
         && s.iter().any(u8::is_ascii_uppercase)
