@@ -22,6 +22,10 @@ Usage:
   keygate hook pre-commit-framework [FILE...]
                                       the pre-commit framework's hook (.pre-commit-hooks.yaml)
   keygate help [COMMAND]              this help, or one command's
+  keygate audit-log [FILE]            the server's audit log as a table (default FILE: [server]
+                                      audit_log of --config); --pusher NAME, --fingerprint FP
+                                      (whole or its hash), --event EVENT filter; --format json
+                                      prints the matching records as JSON lines
 
 Options:
   --format text|json|sarif  report format (default: text)
@@ -44,6 +48,8 @@ pub enum Command {
     Staged,
     History(Vec<String>),
     Hook(HookName),
+    /// `audit-log [FILE]`: the server's audit log.
+    AuditLog(Option<PathBuf>),
     Help,
     /// `help COMMAND`, `COMMAND --help`.
     HelpOn(String),
@@ -78,6 +84,8 @@ pub struct Args {
     pub no_ignore: bool,
     /// Library error codes in error messages.
     pub verbose: bool,
+    /// `audit-log --pusher/--fingerprint/--event`.
+    pub audit_filters: crate::cli::audit::Filters,
 }
 
 impl Args {
@@ -98,6 +106,7 @@ impl Args {
         let mut verbose = false;
         let mut help = false;
         let mut help_topic: Option<String> = None;
+        let mut audit_filters = crate::cli::audit::Filters::default();
         let usage =
             |e: lexopt::Error| Error::Usage(format!("{e}; `keygate help` lists the options"));
         while let Some(arg) = parser.next().map_err(usage)? {
@@ -135,6 +144,7 @@ impl Args {
                         Some("staged") => Command::Staged,
                         Some("history") => Command::History(Vec::new()),
                         Some("help") => Command::Help,
+                        Some("audit-log") => Command::AuditLog(None),
                         Some("hook") => {
                             let name = parser.value().map_err(usage)?;
                             Command::Hook(match name.to_str() {
@@ -171,6 +181,24 @@ impl Args {
                 Value(value) if matches!(command, Some(Command::History(_))) => {
                     revisions.push(value.to_string_lossy().into_owned());
                 }
+                Value(value) if command == Some(Command::AuditLog(None)) => {
+                    command = Some(Command::AuditLog(Some(PathBuf::from(value))));
+                }
+                Long(filter @ ("pusher" | "fingerprint" | "event"))
+                    if matches!(command, Some(Command::AuditLog(_))) =>
+                {
+                    let filter = filter.to_string();
+                    let value = parser
+                        .value()
+                        .map_err(usage)?
+                        .to_string_lossy()
+                        .into_owned();
+                    match filter.as_str() {
+                        "pusher" => audit_filters.pusher = Some(value),
+                        "fingerprint" => audit_filters.fingerprint = Some(value),
+                        _ => audit_filters.event = Some(value),
+                    }
+                }
                 Long("write-baseline") => {
                     write_baseline = Some(PathBuf::from(parser.value().map_err(usage)?));
                 }
@@ -197,6 +225,7 @@ impl Args {
                 Some(Command::Staged) => Some("staged".into()),
                 Some(Command::History(_)) => Some("history".into()),
                 Some(Command::Hook(_)) => Some("hook".into()),
+                Some(Command::AuditLog(_)) => Some("audit-log".into()),
                 _ => None,
             });
             command = Some(match topic {
@@ -231,6 +260,7 @@ impl Args {
             write_baseline,
             no_ignore,
             verbose,
+            audit_filters,
         })
     }
 }

@@ -14,6 +14,7 @@ pub fn topic(name: &str) -> Option<&'static str> {
         | "pre-receive"
         | "pre-push"
         | "pre-commit-framework" => HOOK,
+        "audit-log" => AUDIT_LOG,
         "help" => crate::cli::args::USAGE,
         _ => return None,
     })
@@ -88,3 +89,12 @@ keygate hook NAME [ARGS]
 
 install.sh installs the git hooks. Exit codes: 0 pass, 1 blocked, 2 error
 (the commit or push is refused: fail closed).";
+
+const AUDIT_LOG: &str = "\
+keygate audit-log [FILE] [--pusher NAME] [--fingerprint FP] [--event EVENT]
+
+The server's audit log (JSON lines, written by the pre-receive hook when
+[server] audit_log is set) as a table: who pushed what, which findings, which
+bypasses and why. FILE defaults to [server] audit_log of --config. Filters:
+--pusher NAME, --fingerprint FP (whole, or its hash), --event EVENT.
+--format json prints the matching records as JSON lines.";

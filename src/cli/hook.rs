@@ -18,12 +18,11 @@ use git2::Oid;
 use crate::cli::args::{Args, HookName};
 use crate::cli::error::Error;
 use crate::cli::{finish, run_staged, Outcome};
-use crate::engine::config::{Config, OnTimeout};
+use crate::engine::config::Config;
 use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
-use crate::sources::git::blobs::{BlobsError, ReadLimits};
+use crate::sources::git::blobs::ReadLimits;
 use crate::sources::git::push::{self, Known, PushError};
-use crate::sources::git::tree_diff::CommitsError;
 use crate::sources::git::{self, GitError};
 
 /// Runs the named hook.
@@ -81,6 +80,9 @@ fn run_push_hook(
         .lock()
         .read_to_end(&mut input)
         .map_err(PushError::InputUnreadable)?;
+    if side == Side::Server {
+        crate::cli::policy::skip_unreadable_global_config(err)?;
+    }
     let repo = git::open_repository()?;
     let (config, updates, known, own_keys) = match side {
         Side::Server => {
@@ -101,8 +103,14 @@ fn run_push_hook(
         }
     };
     let own_keys: crate::cli::local_keys::OwnKeys = own_keys;
-    let scanner = Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
+    let mut scanner =
+        Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
     scanner.write_warnings(err)?;
+    if side == Side::Server
+        && config.server.inline_allow == crate::engine::config::InlineAllow::Ignore
+    {
+        scanner.allowlist.ignore_inline_markers();
+    }
     let deadline = (side == Side::Server)
         .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
     let limits = ReadLimits {
@@ -110,51 +118,20 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
-        Ok(()) => {}
-        Err(PushError::Commits(CommitsError::TimeBudgetExceeded)) => {
-            report.problem("<time budget>", CommitsError::TimeBudgetExceeded)
-        }
-        Err(e) => return Err(e.into()),
+    push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?;
+    let timed_out = report.only_out_of_time();
+    if side == Side::Server {
+        let push = crate::cli::policy::ServerPush {
+            config: &config,
+            repo: &repo,
+            updates: &updates,
+            timed_out,
+        };
+        return crate::cli::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
-    let timed_out = !report.problems.is_empty()
-        && report.problems.iter().all(|p| {
-            matches!(
-                p.error.downcast_ref::<CommitsError>(),
-                Some(CommitsError::TimeBudgetExceeded)
-            ) || matches!(
-                p.error.downcast_ref::<BlobsError>(),
-                Some(BlobsError::TimeBudgetExceeded { .. })
-            )
-        });
-    if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {
-        writeln!(
-            err,
-            "keygate: WARNING: the {:.1} s time budget ran out before every pushed commit was \
-             scanned; accepting anyway because the server is configured with \
-             on_timeout = \"accept\". This push was NOT fully checked.",
-            config.server.time_budget_seconds
-        )?;
-        return Ok(Outcome::Clean);
-    }
-    if timed_out {
-        writeln!(
-            err,
-            "keygate: the {:.1} s time budget ran out before every pushed commit was scanned; \
-             rejecting (fail closed). Push fewer commits at a time, or ask the server admin \
-             to raise [server] time_budget_seconds.",
-            config.server.time_budget_seconds
-        )?;
-    }
-    let audience = match side {
-        Side::Server => Audience::Push,
-        Side::Client => Audience::PrePush,
-    };
-    let outcome = finish(args, audience, &report, out, err)?;
-    if side == Side::Client {
-        let remote = args.hook_args.first().map_or("origin", String::as_str);
-        note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
-    }
+    let outcome = finish(args, Audience::PrePush, &report, out, err)?;
+    let remote = args.hook_args.first().map_or("origin", String::as_str);
+    note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
     Ok(outcome)
 }
 

@@ -7,11 +7,13 @@
 //! imports it.
 
 pub mod args;
+pub mod audit;
 pub mod error;
 pub mod framework;
 pub mod help;
 pub mod hook;
 pub mod local_keys;
+pub mod policy;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -108,6 +110,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
         Command::Staged => run_staged(args, Audience::Scan, out, err),
         Command::History(revisions) => run_history(args, revisions, out, err),
         Command::Hook(name) => hook::run_hook(*name, args, out, err),
+        Command::AuditLog(file) => run_audit_log(args, file.as_deref(), out, err),
     }
 }
 
@@ -176,6 +179,40 @@ pub(crate) fn run_history(
     }
     writeln!(err, "keygate: scanned {} commits", stats.commits)?;
     finish(args, Audience::History, &report, out, err)
+}
+
+/// `keygate audit-log [FILE]`: FILE, else `[server] audit_log` of `--config`.
+fn run_audit_log(
+    args: &Args,
+    file: Option<&Path>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let path = match (file, &args.config) {
+        (Some(file), _) => file.to_path_buf(),
+        (None, Some(config)) => {
+            policy::audit_log_path(&Config::load(config)?).ok_or_else(|| {
+                Error::Usage(format!(
+                    "audit-log: {} sets no [server] audit_log; name the FILE",
+                    config.display()
+                ))
+            })?
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "audit-log: no FILE given (or --config SERVER_CONFIG with [server] audit_log)"
+                    .into(),
+            ))
+        }
+    };
+    match audit::read(&path, &args.audit_filters, args.format, out, err) {
+        Ok(true) => Ok(Outcome::Clean),
+        Ok(false) => Ok(Outcome::Incomplete),
+        Err(e) => {
+            writeln!(err, "keygate: error: {e}")?;
+            Ok(Outcome::Incomplete)
+        }
+    }
 }
 
 /// Detectors and allowlist from `--config` or the config found in `dir`,

@@ -72,6 +72,9 @@ pub struct Allowlist {
     /// Entries that allow everything (`paths = ["**"]`, `regexes = [".*"]`):
     /// legal, but said on every run so that nobody ships one by accident.
     warnings: Vec<String>,
+    /// Whether `keygate:allow` markers in the input allow nothing (a server
+    /// with `inline_allow = "ignore"`).
+    ignore_inline_markers: bool,
 }
 
 /// The allowlist's regexes, compiled as one set: a thousand of them cost one
@@ -261,9 +264,16 @@ impl Allowlist {
             regexes,
             fingerprints,
             warnings: Vec::new(),
+            ignore_inline_markers: false,
         };
         allowlist.warnings = allowlist.allow_everything_warnings(&each, &source);
         Ok(allowlist)
+    }
+
+    /// Makes `keygate:allow` markers in the scanned input allow nothing
+    /// (server policy `inline_allow = "ignore"`).
+    pub fn ignore_inline_markers(&mut self) {
+        self.ignore_inline_markers = true;
     }
 
     /// What the allowlist allows too much of, in words (see `warnings`).
@@ -353,14 +363,14 @@ impl Allowlist {
         let Some((secret, secret_location, secret_span)) = detection.secret.clone() else {
             return match self.allows_value(&detection.value, input, detection.span.start) {
                 Some(reason) => Verdict::Allowed(reason),
-                None => Verdict::Report(detection, whole),
+                None => Verdict::Report(Box::new(detection), whole),
             };
         };
         let id_allowed = self.allows_value(&detection.value, input, detection.span.start);
         let secret_allowed = self.allows_value(&secret, input, secret_span.start);
         let rest = match (id_allowed, secret_allowed) {
             (Some(reason), Some(_)) => return Verdict::Allowed(reason),
-            (None, None) => return Verdict::Report(detection, whole),
+            (None, None) => return Verdict::Report(Box::new(detection), whole),
             (Some(reason), None) => Detection {
                 rule_id: SECRET_RULE_ID.to_string(),
                 kind: CredentialKind::SecretAccessKey,
@@ -368,6 +378,7 @@ impl Allowlist {
                 span: secret_span,
                 value: secret,
                 secret: None,
+                source_lines: detection.source_lines.clone(),
                 evidence: format!(
                     "40-character secret access key next to an access key ID; the ID is \
                      allowed {}, which does not allow the secret",
@@ -391,7 +402,7 @@ impl Allowlist {
         if self.fingerprints.contains(&rest_fingerprint) {
             return Verdict::Allowed(AllowReason::Fingerprint);
         }
-        Verdict::Report(rest, rest_fingerprint)
+        Verdict::Report(Box::new(rest), rest_fingerprint)
     }
 
     /// Whether one value, found at byte `offset` of `input`, is allowed by
@@ -404,9 +415,10 @@ impl Allowlist {
         if self.regexes.matches(value) {
             return Some(AllowReason::Regex);
         }
-        if line_at(input, offset)
-            .windows(INLINE_MARKER.len())
-            .any(|w| w == INLINE_MARKER)
+        if !self.ignore_inline_markers
+            && line_at(input, offset)
+                .windows(INLINE_MARKER.len())
+                .any(|w| w == INLINE_MARKER)
         {
             return Some(AllowReason::InlineMarker);
         }
@@ -421,7 +433,7 @@ pub enum Verdict {
     Allowed(AllowReason),
     /// Report this (the detection, or the half of a pair not allowed), with
     /// its fingerprint.
-    Report(Detection, String),
+    Report(Box<Detection>, String),
 }
 
 /// The header of a baseline file.

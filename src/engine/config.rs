@@ -232,6 +232,19 @@ pub struct ServerConfig {
     /// What to do when the budget runs out: `reject` (fail closed) or `accept`.
     #[serde(default)]
     pub on_timeout: OnTimeout,
+    /// Push protection policy (`policy`): the audit log (JSON lines; relative
+    /// to the config file), inline markers, bypass, who may bypass, and
+    /// where the pusher's identity comes from.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
+    #[serde(default)]
+    pub inline_allow: InlineAllow,
+    #[serde(default)]
+    pub bypass: Bypass,
+    #[serde(default)]
+    pub bypass_users: Vec<String>,
+    #[serde(default)]
+    pub pusher_env: Option<Vec<String>>,
 }
 
 impl Default for ServerConfig {
@@ -239,8 +252,35 @@ impl Default for ServerConfig {
         ServerConfig {
             time_budget_seconds: default_time_budget(),
             on_timeout: OnTimeout::Reject,
+            audit_log: None,
+            inline_allow: Default::default(),
+            bypass: Default::default(),
+            bypass_users: Vec::new(),
+            pusher_env: None,
         }
     }
+}
+
+/// `[server] inline_allow`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InlineAllow {
+    /// Markers are honoured, shown to the pusher and logged.
+    #[default]
+    Record,
+    /// Markers in pushed content have no effect.
+    Ignore,
+}
+
+/// `[server] bypass`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Bypass {
+    /// `git push -o keygate.bypass="<reason>"` lets a push in, logged.
+    #[default]
+    Reason,
+    /// No bypass.
+    Off,
 }
 
 fn default_time_budget() -> f64 {

@@ -11,11 +11,23 @@ use std::ops::RangeInclusive;
 
 use std::path::Path;
 
-use crate::engine::allowlist::{Allowlist, Verdict};
+use crate::engine::allowlist::{AllowReason, Allowlist, Verdict};
 use crate::engine::config::{Config, ConfigError, CustomRuleConfig};
-use crate::engine::detect::{Confidence, Detection, Detector, Location, RuleSpec};
+use crate::engine::detect::{
+    Confidence, Detected, Detection, Detector, Incomplete, Location, RuleSpec,
+};
 use crate::engine::redact::{fingerprint, redact, redacted_name};
 use crate::engine::rules::{Confirmation, CredentialKind, RULES};
+
+/// Why an input was not scanned whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(
+        "not fully decoded: it holds encoded text nested deeper, or more of it, than keygate \
+         decodes; the scan is incomplete (a credential may hide in it)"
+    )]
+    NotFullyDecoded,
+}
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,13 +189,42 @@ pub struct Problem {
     pub error: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// Why a scan stopped before it read everything. Recorded on the report as
+/// data, not raised as an error to be recognised later: the caller decides
+/// what it means (a server configured to accept a push that only ran out of
+/// time may let it in; nothing else makes an incomplete scan pass).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The time budget ran out: while listing what the commits change
+    /// (`unscanned` unknown), or with `unscanned` changed files not read.
+    TimeBudget { unscanned: Option<usize> },
+}
+
+impl fmt::Display for Stop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Stop::TimeBudget { unscanned: None } => {
+                f.write_str("time budget exceeded while listing the changes of the commits")
+            }
+            Stop::TimeBudget { unscanned: Some(n) } => {
+                write!(f, "time budget exceeded: {n} changed file(s) not scanned")
+            }
+        }
+    }
+}
+
 /// Everything a run found, allowed, and could not scan.
 #[derive(Debug, Default)]
 pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// How many detections the allowlist allowed.
     pub allowed: usize,
+    /// The detections a `keygate:allow` marker in the input allowed (also
+    /// counted in `allowed`): a server records them (`policy`).
+    pub inline_allowed: Vec<Finding>,
     pub problems: Vec<Problem>,
+    /// Why the scan stopped early, if it did (the first reason).
+    pub stopped: Option<Stop>,
     /// Inputs read and bytes scanned.
     pub inputs: usize,
     pub bytes: u64,
@@ -192,21 +233,46 @@ pub struct ScanReport {
 impl ScanReport {
     /// Whether every input was scanned.
     pub fn complete(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.stopped.is_none()
+    }
+
+    /// Records why the scan stops early (the first reason is kept).
+    pub fn stop(&mut self, stop: Stop) {
+        self.stopped.get_or_insert(stop);
+    }
+
+    /// Whether the only thing that kept the scan from being complete is
+    /// the time budget.
+    pub fn only_out_of_time(&self) -> bool {
+        self.problems.is_empty() && matches!(self.stopped, Some(Stop::TimeBudget { .. }))
     }
 
     pub fn merge(&mut self, other: ScanReport) {
         self.findings.extend(other.findings);
         self.allowed += other.allowed;
+        self.inline_allowed.extend(other.inline_allowed);
         self.problems.extend(other.problems);
+        if let Some(stop) = other.stopped {
+            self.stop(stop);
+        }
         self.inputs += other.inputs;
         self.bytes += other.bytes;
     }
 
-    /// Sets where the findings from index `first` on came from: a source
-    /// calls it after scanning an input.
-    pub fn set_origin(&mut self, first: usize, origin: &Origin) {
-        for finding in self.findings.iter_mut().skip(first) {
+    /// Where the report's lists end now: a source takes a mark before it
+    /// scans an input, and sets the origin of what the scan added.
+    pub fn mark(&self) -> ReportMark {
+        ReportMark {
+            findings: self.findings.len(),
+            inline_allowed: self.inline_allowed.len(),
+        }
+    }
+
+    /// Sets where the findings (reported or inline-allowed) added since
+    /// `mark` came from.
+    pub fn set_origin(&mut self, mark: ReportMark, origin: &Origin) {
+        let found = self.findings.iter_mut().skip(mark.findings);
+        for finding in found.chain(self.inline_allowed.iter_mut().skip(mark.inline_allowed)) {
             finding.origin = origin.clone();
         }
     }
@@ -221,6 +287,13 @@ impl ScanReport {
             error: Box::new(error),
         });
     }
+}
+
+/// Where a [`ScanReport`]'s lists ended at one moment ([`ScanReport::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReportMark {
+    findings: usize,
+    inline_allowed: usize,
 }
 
 /// Detectors plus allowlist.
@@ -313,14 +386,17 @@ impl Scanner {
     }
 
     /// Whether `scan` of `input` at any of `paths` without a line filter would
-    /// report or allow anything: what the push and history scans ask before
-    /// they pay for a line diff.
+    /// report or allow anything (or could not tell): what the push and
+    /// history scans ask before they pay for a line diff.
     pub fn detects_anything<'a>(
         &self,
         mut paths: impl Iterator<Item = &'a str>,
         input: &[u8],
     ) -> bool {
-        paths.any(is_credential_file) || !self.detector.detect(input).is_empty()
+        let detected = self.detector.detect_all(input, None);
+        paths.any(is_credential_file)
+            || !detected.detections.is_empty()
+            || detected.incomplete.is_some()
     }
 
     /// Scans one input. With a `filter`, only detections touching one of its
@@ -332,13 +408,34 @@ impl Scanner {
         filter: Option<&LineFilter>,
         report: &mut ScanReport,
     ) {
+        let detected = self.detector.detect_all(input, None);
+        self.record(path, input, &detected, filter, report);
+    }
+
+    /// What [`Scanner::scan`] does after detection: `detected` is what the
+    /// detector found in `input` (one detection can serve several paths
+    /// that bring the same content). An input not scanned whole is a
+    /// problem naming `path`, findings or not.
+    pub fn record(
+        &self,
+        path: &str,
+        input: &[u8],
+        detected: &Detected,
+        filter: Option<&LineFilter>,
+        report: &mut ScanReport,
+    ) {
         report.inputs += 1;
         report.bytes += input.len() as u64;
-        let mut detections: Vec<Detection> = self
-            .detector
-            .detect(input)
-            .into_iter()
+        match detected.incomplete {
+            Some(Incomplete::NotFullyDecoded) => report.problem(path, ScanError::NotFullyDecoded),
+            Some(Incomplete::OutOfTime) => report.stop(Stop::TimeBudget { unscanned: Some(1) }),
+            None => {}
+        }
+        let mut detections: Vec<Detection> = detected
+            .detections
+            .iter()
             .filter(|d| filter.is_none_or(|f| d.lines().any(|l| f.contains(l))))
+            .cloned()
             .collect();
         if is_credential_file(path) {
             const ADVICE: &str =
@@ -362,13 +459,21 @@ impl Scanner {
         // it is redacted, and the fingerprint is made of what is printed.
         let path = &redacted_name(&self.detector, path);
         for detection in detections {
-            match self
+            let judged = self
                 .allowlist
-                .judge(detection, input, |d| fingerprint(d, path))
-            {
+                .judge(detection.clone(), input, |d| fingerprint(d, path));
+            match judged {
+                Verdict::Allowed(AllowReason::InlineMarker) => {
+                    // Allowed, and kept: a server records what markers let in.
+                    report.allowed += 1;
+                    let fingerprint = fingerprint(&detection, path);
+                    report
+                        .inline_allowed
+                        .push(finding(detection, path, fingerprint));
+                }
                 Verdict::Allowed(_) => report.allowed += 1,
                 Verdict::Report(rest, fingerprint) => {
-                    report.findings.push(finding(rest, path, fingerprint))
+                    report.findings.push(finding(*rest, path, fingerprint))
                 }
             }
         }
@@ -401,6 +506,7 @@ fn credential_file_detection(path: &str) -> Detection {
         span: 0..0,
         value: path.to_string(),
         secret: None,
+        source_lines: Vec::new(),
         evidence: "by its name this file holds AWS credentials (even where its content is \
                    in a form keygate does not recognise): remove it and add it to .gitignore"
             .to_string(),

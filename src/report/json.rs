@@ -94,12 +94,10 @@ pub(super) fn write(
             .collect(),
         allowed: report.allowed,
         complete: report.complete(),
-        errors: report
-            .problems
-            .iter()
-            .map(|p| JsonProblem {
-                path: scrub(&p.path),
-                message: scrub(&crate::engine::redact::plain(&p.error.to_string())),
+        errors: super::problem_lines(report)
+            .map(|(path, message)| JsonProblem {
+                path: scrub(&path),
+                message: scrub(&message),
             })
             .collect(),
         inputs_scanned: report.inputs,

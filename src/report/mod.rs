@@ -14,7 +14,7 @@ mod sarif;
 mod text;
 
 use crate::engine::redact::{plain, scrub};
-use crate::engine::scanner::ScanReport;
+use crate::engine::scanner::{ScanReport, Stop};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -35,6 +35,8 @@ pub enum Audience {
     CommitMsg,
     /// Server side: the push is rejected.
     Push,
+    /// Server side: the push is let in by a bypass with a reason (`policy`).
+    PushBypassed,
     /// Client side: the push is stopped before anything is sent.
     PrePush,
     /// `keygate history`: what is already in the past.
@@ -70,16 +72,33 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// Prints the problems (inputs not scanned) to `err`, one per line.
 pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
-    for problem in &report.problems {
-        let line = format!("{}: {}", problem.path, problem.error);
-        writeln!(err, "keygate: error: {}", scrub(&plain(&line)))?;
+    for (path, message) in problem_lines(report) {
+        writeln!(
+            err,
+            "keygate: error: {}",
+            scrub(&format!("{path}: {message}"))
+        )?;
     }
-    if !report.problems.is_empty() {
+    if !report.complete() {
         writeln!(
             err,
             "keygate: the scan is incomplete ({} input(s) not scanned); not reporting clean",
-            report.problems.len()
+            report.problems.len() + usize::from(report.stopped.is_some())
         )?;
     }
     Ok(())
+}
+
+/// Each input not scanned and why, then why the scan stopped early (under
+/// `<time budget>`): what every format lists as errors.
+fn problem_lines(report: &ScanReport) -> impl Iterator<Item = (String, String)> + '_ {
+    let problems = report
+        .problems
+        .iter()
+        // Plain words: the git library's error codes only with --verbose.
+        .map(|p| (p.path.clone(), plain(&p.error.to_string())));
+    let stop = report.stopped.map(|stop| match stop {
+        Stop::TimeBudget { .. } => ("<time budget>".to_string(), stop.to_string()),
+    });
+    problems.chain(stop)
 }

@@ -97,9 +97,9 @@ pub(super) fn write(
             "results": results,
             "invocations": [{
                 "executionSuccessful": report.complete(),
-                "toolExecutionNotifications": report.problems.iter().map(|p| json!({
+                "toolExecutionNotifications": super::problem_lines(report).map(|(path, message)| json!({
                     "level": "error",
-                    "message": { "text": scrub(&crate::engine::redact::plain(&format!("{}: {}", p.path, p.error))) }
+                    "message": { "text": scrub(&format!("{path}: {message}")) }
                 })).collect::<Vec<_>>()
             }]
         }]

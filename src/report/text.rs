@@ -36,6 +36,11 @@ pub(super) fn write(
             out,
             "keygate: push rejected: {count} AWS {noun} in the pushed commits\n"
         )?,
+        Audience::PushBypassed => writeln!(
+            out,
+            "keygate: push accepted by a bypass: {count} AWS {noun} in the pushed commits \
+             let in and recorded\n"
+        )?,
         Audience::PrePush => writeln!(
             out,
             "keygate: push stopped before anything was sent: {count} AWS {noun} in commits \
@@ -169,7 +174,7 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
              message: `git commit -e -F \"$(git rev-parse --git-path COMMIT_EDITMSG)\"`\n     \
              opens it in your editor."
         )?,
-        Audience::Push | Audience::PrePush => writeln!(
+        Audience::Push | Audience::PushBypassed | Audience::PrePush => writeln!(
             out,
             "  1. Remove the credential from every commit that adds it, in a file, a commit\n     \
              message (`reword`) or a name (`git rebase -i`, or `git filter-repo` for older\n     \
@@ -199,11 +204,13 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
             "  2. If the file was ever committed, pushed or shared, treat the key as exposed:\n     \
              rotate or revoke it now, with other credentials than this key:"
         )?,
-        Audience::Push | Audience::PrePush | Audience::History => writeln!(
+        Audience::Push | Audience::PushBypassed | Audience::PrePush | Audience::History => {
+            writeln!(
             out,
             "  2. Treat the key as exposed: rotate or revoke it now, with other credentials than\n     \
              this key:"
-        )?,
+            )?
+        }
     }
     if long_term {
         writeln!(
@@ -250,11 +257,13 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
          long-term access keys."
     )?;
     match audience {
+        // What this server allows (markers, bypass) follows from `policy`.
         Audience::Push => writeln!(
             out,
-            "False alarm? Add `keygate:allow` to the line, or ask the server's admin to add\n\
-             the fingerprint to the server's [allowlist] fingerprints."
+            "False alarm? Ask the server's admin to add the fingerprint to the server's\n\
+             [allowlist] fingerprints."
         ),
+        Audience::PushBypassed => Ok(()),
         _ => writeln!(
             out,
             "False alarm? Add `keygate:allow` to the line, or its fingerprint to\n\

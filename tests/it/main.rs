@@ -17,4 +17,5 @@ mod peers;
 mod properties;
 mod push;
 mod scan;
+mod server;
 mod staged;

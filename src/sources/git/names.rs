@@ -73,7 +73,7 @@ fn scan_text(scanner: &Scanner, name: &str, text: &[u8], origin: &Origin, report
     if !scanner.detector.has_candidate(text) {
         return;
     }
-    let before = report.findings.len();
+    let before = report.mark();
     // `inputs_scanned` counts files: messages and names are not.
     let counts = (report.inputs, report.bytes);
     scanner.scan(name, text, None, report);

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::engine::scanner::{ScanReport, Scanner};
+use crate::engine::scanner::{ScanReport, Scanner, Stop};
 use crate::sources::git::blobs::BlobChange;
 use crate::sources::git::odb::{
     EntryKind, ObjectReader, ObjectStore, ObjectsError, ReadPattern, Tree, TreeEntry,
@@ -21,8 +21,6 @@ use crate::sources::queue::{self, Step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
-    #[error("time budget exceeded while listing the changes of the commits")]
-    TimeBudgetExceeded,
     #[error("internal error: a thread comparing trees stopped; the scan is incomplete")]
     WorkerPanicked,
     #[error(transparent)]
@@ -37,7 +35,8 @@ const COMMITS_PER_BATCH: usize = 256;
 
 /// The changes of `commits`, in their order, computed on all cores. The
 /// commits' messages are scanned with `scanner` on the way, their findings
-/// added to `report` in the commits' order.
+/// added to `report` in the commits' order. Past `deadline`, the report is
+/// marked stopped ([`Stop::TimeBudget`]) and no change is returned.
 pub fn changes_of_commits(
     store: &ObjectStore,
     commits: &[Oid],
@@ -49,24 +48,29 @@ pub fn changes_of_commits(
     // whole and older ones as deltas against it, so this order finds delta
     // bases in the cache.
     type Part = (Vec<BlobChange>, ScanReport);
-    let walk_part = |reader: &mut ObjectReader, part: &[Oid]| -> Result<Part, CommitsError> {
-        let mut per_commit: Vec<Vec<BlobChange>> = Vec::with_capacity(part.len());
-        let mut messages: Vec<ScanReport> = Vec::new();
-        for &oid in part.iter().rev() {
-            if deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(CommitsError::TimeBudgetExceeded);
+    // `None`: out of time.
+    let walk_part =
+        |reader: &mut ObjectReader, part: &[Oid]| -> Result<Option<Part>, CommitsError> {
+            let mut per_commit: Vec<Vec<BlobChange>> = Vec::with_capacity(part.len());
+            let mut messages: Vec<ScanReport> = Vec::new();
+            for &oid in part.iter().rev() {
+                if deadline.is_some_and(|d| Instant::now() > d) {
+                    return Ok(None);
+                }
+                let mut changes = Vec::new();
+                let mut message = ScanReport::default();
+                commit_changes(reader, oid, scanner, &mut message, &mut changes)?;
+                per_commit.push(changes);
+                messages.push(message);
             }
-            let mut changes = Vec::new();
-            let mut message = ScanReport::default();
-            commit_changes(reader, oid, scanner, &mut message, &mut changes)?;
-            per_commit.push(changes);
-            messages.push(message);
-        }
-        let mut report = ScanReport::default();
-        messages.into_iter().rev().for_each(|m| report.merge(m));
-        Ok((per_commit.into_iter().rev().flatten().collect(), report))
-    };
-    type Done = Vec<(usize, Result<Part, CommitsError>)>;
+            let mut report = ScanReport::default();
+            messages.into_iter().rev().for_each(|m| report.merge(m));
+            Ok(Some((
+                per_commit.into_iter().rev().flatten().collect(),
+                report,
+            )))
+        };
+    type Done = Vec<(usize, Result<Option<Part>, CommitsError>)>;
     let workers = queue::worker_count(commits.len(), COMMITS_PER_THREAD);
     let states = queue::run(
         commits.len(),
@@ -76,10 +80,9 @@ pub fn changes_of_commits(
         |(reader, done), batch| {
             let start = batch.start;
             let part = walk_part(reader, &commits[batch]);
-            let step = if part.is_ok() {
-                Step::Continue
-            } else {
-                Step::Stop
+            let step = match part {
+                Ok(Some(_)) => Step::Continue,
+                Ok(None) | Err(_) => Step::Stop,
             };
             done.push((start, part));
             step
@@ -94,11 +97,16 @@ pub fn changes_of_commits(
     }
     parts.sort_unstable_by_key(|(start, _)| *start);
     let mut changes = Vec::new();
+    let mut found = ScanReport::default();
     for (_, part) in parts {
-        let (part, messages) = part?;
+        let Some((part, messages)) = part? else {
+            report.stop(Stop::TimeBudget { unscanned: None });
+            return Ok(Vec::new());
+        };
         changes.extend(part);
-        report.merge(messages);
+        found.merge(messages);
     }
+    report.merge(found);
     Ok(changes)
 }
 
