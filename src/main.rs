@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
+    keygate::engine::redact::set_verbose(args.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     // Not locked for the whole run: the history progress line and the panic

@@ -19,6 +19,9 @@ Usage:
   keygate hook commit-msg FILE        the commit-msg hook: the message of the commit being made
   keygate hook pre-receive            the server hook: every commit a push brings (stdin as git gives it)
   keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
+  keygate hook pre-commit-framework [FILE...]
+                                      the pre-commit framework's hook (.pre-commit-hooks.yaml)
+  keygate help [COMMAND]              this help, or one command's
   keygate audit-log [FILE]            the server's audit log as a table (default FILE: [server]
                                       audit_log of --config); --pusher NAME, --fingerprint FP
                                       (whole or its hash), --event EVENT filter; --format json
@@ -30,6 +33,8 @@ Options:
                          or in the current directory for `scan`)
   --max-file-size BYTES  larger files are reported as not scanned (default: 512 MiB)
   --show-secrets         print full values in the report (never the default)
+  --no-ignore            scan: read what git ignores too (.gitignore, .git/info/exclude)
+  --verbose              error messages with the git library's own error codes
   -h, --help             this help
   -V, --version          version
 
@@ -46,6 +51,8 @@ pub enum Command {
     /// `audit-log [FILE]`: the server's audit log.
     AuditLog(Option<PathBuf>),
     Help,
+    /// `help COMMAND`, `COMMAND --help`.
+    HelpOn(String),
     Version,
 }
 
@@ -56,6 +63,9 @@ pub enum HookName {
     CommitMsg,
     PreReceive,
     PrePush,
+    /// The pre-commit framework's hook: what it checks depends on how the
+    /// framework runs it (`framework`).
+    PreCommitFramework,
 }
 
 /// Parsed arguments.
@@ -70,6 +80,10 @@ pub struct Args {
     pub hook_args: Vec<String>,
     /// `history --write-baseline FILE`.
     pub write_baseline: Option<PathBuf>,
+    /// `scan --no-ignore`: read what git ignores too.
+    pub no_ignore: bool,
+    /// Library error codes in error messages.
+    pub verbose: bool,
     /// `audit-log --pusher/--fingerprint/--event`.
     pub audit_filters: crate::cli::audit::Filters,
 }
@@ -88,11 +102,18 @@ impl Args {
         let mut hook_args = Vec::new();
         let mut revisions = Vec::new();
         let mut write_baseline = None;
+        let mut no_ignore = false;
+        let mut verbose = false;
+        let mut help = false;
+        let mut help_topic: Option<String> = None;
         let mut audit_filters = crate::cli::audit::Filters::default();
-        let usage = |e: lexopt::Error| Error::Usage(e.to_string());
+        let usage =
+            |e: lexopt::Error| Error::Usage(format!("{e}; `keygate help` lists the options"));
         while let Some(arg) = parser.next().map_err(usage)? {
             match arg {
-                Short('h') | Long("help") => command = Some(Command::Help),
+                Short('h') | Long("help") => help = true,
+                Long("no-ignore") => no_ignore = true,
+                Short('v') | Long("verbose") => verbose = true,
                 Short('V') | Long("version") => command = Some(Command::Version),
                 Long("staged") => command = Some(Command::Staged),
                 Long("format") => {
@@ -122,6 +143,7 @@ impl Args {
                         Some("scan") => Command::Scan(Vec::new()),
                         Some("staged") => Command::Staged,
                         Some("history") => Command::History(Vec::new()),
+                        Some("help") => Command::Help,
                         Some("audit-log") => Command::AuditLog(None),
                         Some("hook") => {
                             let name = parser.value().map_err(usage)?;
@@ -130,19 +152,28 @@ impl Args {
                                 Some("commit-msg") => HookName::CommitMsg,
                                 Some("pre-receive") => HookName::PreReceive,
                                 Some("pre-push") => HookName::PrePush,
+                                Some("pre-commit-framework") => HookName::PreCommitFramework,
                                 _ => {
                                     return Err(Error::Usage(format!(
-                                        "unknown hook {name:?} (expected pre-commit, commit-msg, pre-receive or pre-push)"
+                                        "unknown hook {name:?} (expected pre-commit, commit-msg, pre-receive, pre-push or pre-commit-framework)"
                                     )))
                                 }
                             })
                         }
                         _ => {
                             return Err(Error::Usage(format!(
-                                "unknown command {value:?}; see `keygate --help`"
+                                "unknown command {value:?}; `keygate help` lists the commands"
                             )))
                         }
                     });
+                }
+                // `help COMMAND`
+                Value(value) if command == Some(Command::Help) && help_topic.is_none() => {
+                    help_topic = Some(value.to_string_lossy().into_owned());
+                }
+                // The framework passes the files it selected.
+                Value(value) if command == Some(Command::Hook(HookName::PreCommitFramework)) => {
+                    hook_args.push(value.to_string_lossy().into_owned());
                 }
                 Value(value) if matches!(command, Some(Command::Scan(_))) => {
                     paths.push(PathBuf::from(value));
@@ -187,6 +218,21 @@ impl Args {
                 other => return Err(usage(other.unexpected())),
             }
         }
+        // `--help` anywhere: the help of the command given, if any.
+        if help || command == Some(Command::Help) {
+            let topic = help_topic.or_else(|| match &command {
+                Some(Command::Scan(_)) => Some("scan".into()),
+                Some(Command::Staged) => Some("staged".into()),
+                Some(Command::History(_)) => Some("history".into()),
+                Some(Command::Hook(_)) => Some("hook".into()),
+                Some(Command::AuditLog(_)) => Some("audit-log".into()),
+                _ => None,
+            });
+            command = Some(match topic {
+                Some(topic) => Command::HelpOn(topic),
+                None => Command::Help,
+            });
+        }
         let command = match command {
             Some(Command::Scan(_)) if paths.is_empty() => {
                 return Err(Error::Usage(
@@ -212,6 +258,8 @@ impl Args {
             max_file_size,
             hook_args,
             write_baseline,
+            no_ignore,
+            verbose,
             audit_filters,
         })
     }

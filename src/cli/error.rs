@@ -6,7 +6,7 @@
 
 use crate::engine::config::ConfigError;
 use crate::engine::detect::DetectError;
-use crate::engine::redact::scrub;
+use crate::engine::redact::{plain, scrub, verbose};
 use crate::sources::git::push::PushError;
 use crate::sources::git::GitError;
 
@@ -46,10 +46,16 @@ impl Error {
         EXIT_ERROR
     }
 
-    /// The message with its causes, credentials redacted.
+    /// The message with its causes, credentials redacted, in plain words
+    /// (the git library's error classes and codes only with `--verbose`).
     pub fn scrubbed_message(&self) -> String {
         let mut text = self.to_string();
         let mut source = std::error::Error::source(self);
+        // "Not in a repository" says all there is to say; libgit2's "could
+        // not find repository at '.'" adds nothing a user can act on.
+        if !verbose() && matches!(self, Error::Git(GitError::NotARepository { .. })) {
+            source = None;
+        }
         while let Some(cause) = source {
             let cause_text = cause.to_string();
             if !text.contains(&cause_text) {
@@ -58,6 +64,6 @@ impl Error {
             }
             source = cause.source();
         }
-        scrub(&text)
+        scrub(&plain(&text))
     }
 }

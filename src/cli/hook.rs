@@ -37,6 +37,7 @@ pub fn run_hook(
         HookName::CommitMsg => run_commit_msg(args, out, err),
         HookName::PreReceive => run_push_hook(args, Side::Server, out, err),
         HookName::PrePush => run_push_hook(args, Side::Client, out, err),
+        HookName::PreCommitFramework => crate::cli::framework::run(args, out, err),
     }
 }
 

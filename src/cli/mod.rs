@@ -9,11 +9,13 @@
 pub mod args;
 pub mod audit;
 pub mod error;
+pub mod framework;
+pub mod help;
 pub mod hook;
 pub mod local_keys;
 pub mod policy;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::args::{Args, Command};
@@ -23,6 +25,7 @@ use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::{self, Audience, ReportOptions};
 use crate::sources::fs;
 use crate::sources::git::{self, history};
+use crate::sources::walk;
 
 /// How a completed run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,16 +65,47 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
             writeln!(out, "{}", args::USAGE)?;
             Ok(Outcome::Clean)
         }
+        Command::HelpOn(topic) => match help::topic(topic) {
+            Some(text) => {
+                writeln!(out, "{text}")?;
+                Ok(Outcome::Clean)
+            }
+            None => Err(Error::Usage(format!(
+                "no help for {topic:?}: `keygate help` lists the commands"
+            ))),
+        },
         Command::Version => {
             writeln!(out, "keygate {}", env!("CARGO_PKG_VERSION"))?;
             Ok(Outcome::Clean)
         }
         Command::Scan(paths) => {
+            let started = std::time::Instant::now();
+            // The config of the repository the current directory is in, at
+            // its root, as `--staged` finds it: paths are named from there.
             let cwd = std::env::current_dir().unwrap_or_default();
-            let scanner = build_scanner(args, &cwd, err)?;
+            let dir = walk::repository_root(&cwd).unwrap_or(cwd);
+            let scanner = build_scanner(args, &dir, err)?;
             let mut report = ScanReport::default();
-            fs::scan_paths(&scanner, paths, args.max_file_size, &mut report);
-            finish(args, Audience::Scan, &report, out, err)
+            let options = walk::WalkOptions {
+                no_ignore: args.no_ignore,
+            };
+            let stats = fs::scan_paths(&scanner, paths, options, args.max_file_size, &mut report);
+            let outcome = finish(args, Audience::Scan, &report, out, err)?;
+            if outcome == Outcome::Clean && std::io::stderr().is_terminal() {
+                let skipped = if stats.ignores_applied {
+                    "; what git ignores was skipped (--no-ignore reads it)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    err,
+                    "keygate: no AWS credentials in {} file(s), {}, read in {:.2} s{skipped}",
+                    report.inputs,
+                    report::human_bytes(report.bytes),
+                    started.elapsed().as_secs_f64()
+                )?;
+            }
+            Ok(outcome)
         }
         Command::Staged => run_staged(args, Audience::Scan, out, err),
         Command::History(revisions) => run_history(args, revisions, out, err),
@@ -96,7 +130,7 @@ pub fn run_staged(
 }
 
 /// `keygate history`: the whole past of the repository git points at.
-fn run_history(
+pub(crate) fn run_history(
     args: &Args,
     revisions: &[String],
     out: &mut dyn Write,

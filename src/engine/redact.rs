@@ -61,6 +61,69 @@ fn fnv_hex(bytes: &[u8]) -> String {
     format!("{hash:016x}")
 }
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--verbose`: messages keep the library's own error classes and codes.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The message without libgit2's `; class=Repository (6); code=NotFound (-3)`
+/// tails (unless `--verbose`): what went wrong and where is in the words
+/// before them.
+pub fn plain(text: &str) -> String {
+    if verbose() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = [rest.find("; class="), rest.find("; code=")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        let end = library_code_len(tail);
+        if end == 0 {
+            out.push_str("; ");
+            rest = tail;
+        } else {
+            rest = &tail[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of `class=Word (6)` or `code=Word (-3)` at the start of `text`
+/// (0 if it is not one).
+fn library_code_len(text: &str) -> usize {
+    let Some(eq) = text.find('=') else { return 0 };
+    if !matches!(&text[..eq], "class" | "code") {
+        return 0;
+    }
+    let after = &text[eq + 1..];
+    let word = after
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(after.len());
+    let Some(number) = after[word..].strip_prefix(" (") else {
+        return 0;
+    };
+    let Some(close) = number.find(')') else {
+        return 0;
+    };
+    let digits = number[..close].trim_start_matches('-');
+    if word == 0 || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    eq + 1 + word + 2 + close + 1
+}
+
 /// Replaces every credential in `text` with its redacted form: whatever the
 /// detectors would find in it, as it is or in its decoded views (one source
 /// of truth: `Detector::secret_regions`), and, since an error message has no
@@ -320,6 +383,19 @@ mod tests {
         let scrubbed = scrub(&text);
         assert!(!scrubbed.contains(&secret));
         assert!(Detector::builtin().detect(scrubbed.as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn library_codes_are_dropped_from_messages() {
+        assert_eq!(
+            plain("could not find repository at '.'; class=Repository (6); code=NotFound (-3)"),
+            "could not find repository at '.'"
+        );
+        assert_eq!(
+            plain("cannot read HEAD: bad; class=Reference (4): more"),
+            "cannot read HEAD: bad: more"
+        );
+        assert_eq!(plain("a; code=x; b"), "a; code=x; b");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod json;
 mod sarif;
 mod text;
 
-use crate::engine::redact::scrub;
+use crate::engine::redact::{plain, scrub};
 use crate::engine::scanner::{ScanReport, Stop};
 
 /// Output format.
@@ -60,6 +60,16 @@ pub fn write(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) -
     }
 }
 
+/// A byte count for people: `512 bytes`, `3.4 KB`, `12.0 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..=999 => format!("{bytes} bytes"),
+        1_000..=999_999 => format!("{:.1} KB", bytes as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
+}
+
 /// Prints the problems (inputs not scanned) to `err`, one per line.
 pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
     for (path, message) in problem_lines(report) {
@@ -85,7 +95,8 @@ fn problem_lines(report: &ScanReport) -> impl Iterator<Item = (String, String)> 
     let problems = report
         .problems
         .iter()
-        .map(|p| (p.path.clone(), p.error.to_string()));
+        // Plain words: the git library's error codes only with --verbose.
+        .map(|p| (p.path.clone(), plain(&p.error.to_string())));
     let stop = report.stopped.map(|stop| match stop {
         Stop::TimeBudget { .. } => ("<time budget>".to_string(), stop.to_string()),
     });

@@ -118,14 +118,50 @@ pub(super) fn write(
     write_advice(out, report, options.audience)
 }
 
+/// Temporary credentials: an `ASIA…` key ID (with or without its secret) or
+/// a session token. `update-access-key` does not apply to them.
+fn is_temporary(finding: &crate::engine::scanner::Finding) -> bool {
+    match finding.kind {
+        CredentialKind::SessionToken => true,
+        CredentialKind::AccessKeyId | CredentialKind::CredentialPair => finding
+            .values
+            .first()
+            .is_some_and(|id| id.starts_with("ASIA")),
+        _ => false,
+    }
+}
+
 fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) -> io::Result<()> {
-    let has = |kinds: &[CredentialKind]| report.findings.iter().any(|f| kinds.contains(&f.kind));
-    let long_term = has(&[
-        CredentialKind::AccessKeyId,
-        CredentialKind::SecretAccessKey,
-        CredentialKind::CredentialPair,
-    ]);
+    let temporary = report.findings.iter().any(is_temporary);
+    let long_term = report.findings.iter().any(|f| {
+        !is_temporary(f)
+            && matches!(
+                f.kind,
+                CredentialKind::AccessKeyId
+                    | CredentialKind::SecretAccessKey
+                    | CredentialKind::CredentialPair
+                    | CredentialKind::KnownKey
+                    | CredentialKind::CredentialFile
+            )
+    });
+    let bedrock = report
+        .findings
+        .iter()
+        .any(|f| f.kind == CredentialKind::BedrockApiKey);
+    let custom = report
+        .findings
+        .iter()
+        .any(|f| f.kind == CredentialKind::Custom);
     writeln!(out, "What to do now:")?;
+    // At commit time the key is still only on this machine: that comes
+    // first, and rotating is for a key that was out before.
+    let not_left = matches!(audience, Audience::PreCommit | Audience::CommitMsg);
+    if not_left {
+        writeln!(
+            out,
+            "  The key has not left this machine: the commit was not made, nothing was sent."
+        )?;
+    }
     match audience {
         Audience::PreCommit => writeln!(
             out,
@@ -157,10 +193,29 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
              profile outside the repository, or a secrets manager."
         )?,
     }
+    match audience {
+        Audience::PreCommit | Audience::CommitMsg => writeln!(
+            out,
+            "  2. Only if it was ever committed, pushed or shared elsewhere (a chat, a ticket, a\n     \
+             log), treat it as exposed, with other credentials than this key:"
+        )?,
+        Audience::Scan => writeln!(
+            out,
+            "  2. If the file was ever committed, pushed or shared, treat the key as exposed:\n     \
+             rotate or revoke it now, with other credentials than this key:"
+        )?,
+        Audience::Push | Audience::PushBypassed | Audience::PrePush | Audience::History => {
+            writeln!(
+            out,
+            "  2. Treat the key as exposed: rotate or revoke it now, with other credentials than\n     \
+             this key:"
+            )?
+        }
+    }
     if long_term {
         writeln!(
             out,
-            "  2. Treat the key as exposed and rotate it, now, with other credentials than this key\n     \
+            "     A long-term access key (AKIA…): rotate it: deactivate, replace, delete\n     \
              (<the key ID>: the full ID at the location above; add --user-name for another user):\n       \
              aws iam update-access-key --access-key-id <the key ID> --status Inactive\n       \
              aws iam create-access-key                  # the replacement, for what used the old key\n       \
@@ -168,17 +223,32 @@ fn write_advice(out: &mut dyn Write, report: &ScanReport, audience: Audience) ->
              aws cloudtrail lookup-events --lookup-attributes \\\n           \
              AttributeKey=AccessKeyId,AttributeValue=<the key ID>   # was it used?"
         )?;
-    } else if has(&[CredentialKind::BedrockApiKey]) {
+    }
+    if temporary {
         writeln!(
             out,
-            "  2. Treat the Bedrock API key as exposed: revoke it in IAM (service-specific\n     \
-             credentials of its user) and create a new one; check CloudTrail for its use."
+            "     Temporary credentials (ASIA… key IDs, session tokens): update-access-key does not\n     \
+             apply; they expire on their own (after 15 minutes to 36 hours). Until then:\n       \
+             - a role's session: revoke the role's active sessions (IAM console: the role,\n         \
+             \"Revoke active sessions\", which attaches the AWSRevokeOlderSessions policy\n         \
+             denying every session issued before now);\n       \
+             - minted by an IAM user's long-term key (sts get-session-token): deactivate that\n         \
+             key with `aws iam update-access-key --status Inactive`;\n       \
+             aws cloudtrail lookup-events --lookup-attributes \\\n           \
+             AttributeKey=AccessKeyId,AttributeValue=<the key ID>   # whose session, was it used?"
         )?;
-    } else {
+    }
+    if bedrock {
         writeln!(
             out,
-            "  2. Temporary credentials expire, but revoke the role's active sessions if the\n     \
-             token may still be valid, and check CloudTrail for its use."
+            "     An Amazon Bedrock API key: revoke it in IAM (service-specific credentials of its\n     \
+             user) and create a new one; check CloudTrail for its use."
+        )?;
+    }
+    if custom || !(long_term || temporary || bedrock) {
+        writeln!(
+            out,
+            "     Revoke or rotate the credential where it was issued; check its use in CloudTrail."
         )?;
     }
     writeln!(

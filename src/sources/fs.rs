@@ -1,14 +1,16 @@
 //! Reads files and directories for `keygate scan`.
 //!
-//! Walks directories recursively (dotfiles included, `.git` skipped, symlinks
-//! not followed so a link cannot loop or escape the tree), reads each file as
-//! bytes whatever its encoding, and records every file it could not read: a
-//! scan that skipped something never reports clean.
+//! `walk` lists the files (what git ignores skipped, dotfiles included, `.git`
+//! skipped, symlinks not followed so a link cannot loop or escape the tree)
+//! and names them; this module reads each file as bytes whatever its
+//! encoding, and records every file it could not read: a scan that skipped
+//! something never reports clean.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::walk::{FileInput, WalkOptions, WalkStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -31,10 +33,11 @@ pub enum FsError {
 pub fn scan_paths(
     scanner: &Scanner,
     paths: &[PathBuf],
+    walk: WalkOptions,
     max_file_bytes: u64,
     report: &mut ScanReport,
-) {
-    let mut files = Vec::new();
+) -> WalkStats {
+    let mut roots = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             let mut input = Vec::new();
@@ -55,57 +58,23 @@ pub fn scan_paths(
             }
             continue;
         }
-        collect(path, &mut files, report);
+        roots.push(path.clone());
     }
+    let (files, stats) = crate::sources::walk::files(&roots, walk, report);
     scan_files(scanner, &files, max_file_bytes, report);
-}
-
-/// Lists the files under `path`, recording what cannot be listed.
-fn collect(path: &Path, files: &mut Vec<PathBuf>, report: &mut ScanReport) {
-    let metadata = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            report.problem(display(path), FsError::Missing);
-            return;
-        }
-        Err(e) => {
-            report.problem(display(path), FsError::Unreadable(e));
-            return;
-        }
-    };
-    if metadata.is_file() {
-        files.push(path.to_path_buf());
-    } else if metadata.is_dir() {
-        let entries = match std::fs::read_dir(path) {
-            Ok(entries) => entries,
-            Err(e) => {
-                report.problem(display(path), FsError::DirectoryUnreadable(e));
-                return;
-            }
-        };
-        let mut children: Vec<PathBuf> = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(entry) => children.push(entry.path()),
-                Err(e) => report.problem(display(path), FsError::DirectoryUnreadable(e)),
-            }
-        }
-        children.sort();
-        for child in children {
-            if child.file_name().is_some_and(|n| n == ".git") {
-                continue;
-            }
-            collect(&child, files, report);
-        }
-    }
-    // Symlinks, sockets, devices: not followed, not content of the tree.
+    stats
 }
 
 /// Reads and scans files on all cores, keeping findings in path order.
-fn scan_files(scanner: &Scanner, files: &[PathBuf], max_file_bytes: u64, report: &mut ScanReport) {
-    let files: Vec<&PathBuf> = files
+pub fn scan_files(
+    scanner: &Scanner,
+    files: &[FileInput],
+    max_file_bytes: u64,
+    report: &mut ScanReport,
+) {
+    let files: Vec<&FileInput> = files
         .iter()
-        .filter(|f| !scanner.allowlist.allows_path(f))
+        .filter(|f| !scanner.allowlist.allows_path(Path::new(&f.name)))
         .collect();
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -118,9 +87,9 @@ fn scan_files(scanner: &Scanner, files: &[PathBuf], max_file_bytes: u64, report:
                 scope.spawn(move || {
                     let mut local = ScanReport::default();
                     for file in part {
-                        match read_capped(file, max_file_bytes) {
-                            Ok(bytes) => scanner.scan(&display(file), &bytes, None, &mut local),
-                            Err(e) => local.problem(display(file), e),
+                        match read_capped(&file.disk, max_file_bytes) {
+                            Ok(bytes) => scanner.scan(&file.name, &bytes, None, &mut local),
+                            Err(e) => local.problem(file.name.clone(), e),
                         }
                     }
                     local
@@ -162,9 +131,4 @@ fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
         });
     }
     Ok(bytes)
-}
-
-/// A path as the user would type it.
-fn display(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
 }

@@ -9,3 +9,4 @@
 pub mod fs;
 pub mod git;
 pub mod queue;
+pub mod walk;

@@ -27,7 +27,7 @@ use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("revision `{revision}`: {source}")]
+    #[error("revision `{revision}`: not found in this repository (give a branch, a tag, a commit id or a range such as main..feature): {source}")]
     RevisionUnknown {
         revision: String,
         #[source]
@@ -171,16 +171,35 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
                     .all(|v| memmem::find(path.as_bytes(), v.as_bytes()).is_some())
             })
         } else {
-            head_tree.as_ref().is_some_and(|tree| {
+            let head_blob = head_tree.as_ref().and_then(|tree| {
                 tree.get_path(std::path::Path::new(&finding.path))
                     .ok()
                     .and_then(|entry| repo.find_blob(entry.id()).ok())
-                    .is_some_and(|blob| {
-                        values
-                            .iter()
-                            .all(|v| memmem::find(blob.content(), v.as_bytes()).is_some())
-                    })
-            })
+            });
+            let in_tree = head_blob.as_ref().is_some_and(|blob| {
+                values
+                    .iter()
+                    .all(|v| memmem::find(blob.content(), v.as_bytes()).is_some())
+            });
+            // In the tree but allowed there now (a `keygate:allow` marker
+            // added since, an allowlist entry): nothing to remove; only the
+            // commits before count.
+            let allowed_now = in_tree
+                && head_blob.as_ref().is_some_and(|blob| {
+                    let mut now = ScanReport::default();
+                    scanner.scan(&finding.path, blob.content(), None, &mut now);
+                    // Not even half of a pair left to report there.
+                    !now.findings
+                        .iter()
+                        .any(|f| f.values.iter().any(|v| values.contains(v)))
+                });
+            if allowed_now {
+                finding.evidence.push_str(
+                    "; allowed where it is in the tree now (keygate:allow or the allowlist): \
+                     only the commits before that count",
+                );
+            }
+            in_tree && !allowed_now
         };
         finding.seen = Some(Seen {
             occurrences: 1,

@@ -38,7 +38,7 @@ pub const DEFAULT_MAX_BLOB_BYTES: u64 = 512 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("not in a git repository ({path}): {source}")]
+    #[error("{path} is not in a git repository: run this inside one (`keygate scan PATH` reads files anywhere)")]
     NotARepository {
         path: PathBuf,
         #[source]
