@@ -61,15 +61,31 @@ pub fn scan_history(
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
         .map_err(HistoryError::WalkFailed)?;
     if revisions.is_empty() {
-        walk.push_glob("refs/*").map_err(HistoryError::WalkFailed)?;
-        let _ = walk.push_head(); // a detached HEAD counts too; an unborn one has nothing
+        crate::refs::walk_all_refs(repo, &mut walk, false)?;
+        // A detached HEAD counts too; an unborn one has nothing.
+        if let Ok(Some(head)) = crate::refs::head_commit(repo) {
+            walk.push(head).map_err(HistoryError::WalkFailed)?;
+        }
     }
     for revision in revisions {
         let unknown = |source| HistoryError::RevisionUnknown {
             revision: revision.clone(),
             source,
         };
-        if revision.contains("..") {
+        // Reftable: git parses the revision, libgit2 walks.
+        if let Some(parsed) = crate::refs::parse_revision(repo, revision)? {
+            for (include, oid) in parsed {
+                let commit = repo
+                    .find_object(oid, None)
+                    .and_then(|o| o.peel_to_commit())
+                    .map_err(unknown)?;
+                if include {
+                    walk.push(commit.id()).map_err(unknown)?;
+                } else {
+                    walk.hide(commit.id()).map_err(unknown)?;
+                }
+            }
+        } else if revision.contains("..") {
             walk.push_range(revision).map_err(unknown)?;
         } else if let Some(hidden) = revision.strip_prefix('^') {
             let commit = repo
@@ -117,15 +133,15 @@ pub fn scan_history(
 
 /// Author, date and "still in the tree" for each finding.
 fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
-    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let head_tree = crate::refs::head_tree(repo).ok().flatten();
     let mut commits: HashMap<String, (String, String)> = HashMap::new();
     for finding in findings.iter_mut() {
         if let Some(id) = &finding.commit {
             let (author, date) = commits
                 .entry(id.clone())
                 .or_insert_with(|| {
-                    Oid::from_str(id)
-                        .and_then(|oid| repo.find_commit(oid))
+                    crate::objects::oid_from_hex(id)
+                        .and_then(|oid| repo.find_commit(oid).ok())
                         .map(|c| {
                             let author = c.author();
                             (

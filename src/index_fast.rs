@@ -7,11 +7,16 @@
 //! equals `HEAD`'s is skipped whole, so a 3-line change reads the index and
 //! the handful of trees on the changed file's path.
 //!
-//! It handles only what it can prove: index versions 2 and 3 without split
-//! index, conflicts, skip-worktree or intent-to-add entries, and commits
-//! that only modify existing paths. Anything else (a new path, which may be
-//! a rename; `GIT_INDEX_FILE`; an unborn `HEAD`) returns `None` and the
-//! caller uses libgit2's diff, which handles everything.
+//! It handles only what it can prove: index versions 2, 3 and 4 (SHA-1 or
+//! SHA-256 ids, `index.skipHash`'s zero checksum; untracked-cache, fsmonitor
+//! and other optional extensions ignored) without split index, sparse
+//! directories, conflicts, skip-worktree or intent-to-add entries, and
+//! commits that only modify existing paths. Anything else (a new path, which
+//! may be a rename; `GIT_INDEX_FILE`; an unborn `HEAD`) returns `None` and
+//! the caller uses libgit2's diff, or `git` itself for what libgit2 cannot
+//! read (`staged_git`).
+
+use std::borrow::Cow;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
@@ -19,7 +24,7 @@ use crate::blobs::BlobChange;
 
 /// One index entry: path, blob id and mode.
 struct Entry<'a> {
-    path: &'a [u8],
+    path: Cow<'a, [u8]>,
     oid: Oid,
     mode: u32,
 }
@@ -44,8 +49,12 @@ pub fn modified_in_place(repo: &Repository) -> Option<Vec<BlobChange>> {
         return None;
     }
     let bytes = std::fs::read(repo.path().join("index")).ok()?;
-    let (entries, cache) = parse(&bytes)?;
-    let head = repo.head().ok()?.peel_to_tree().ok()?;
+    let hash_len = match repo.object_format() {
+        git2::ObjectFormat::Sha256 => 32,
+        _ => 20,
+    };
+    let (entries, cache) = parse(&bytes, hash_len)?;
+    let head = crate::refs::head_tree(repo).ok()??;
     let mut out = Vec::new();
     compare(repo, &entries, 0, cache.as_ref(), &head, &mut out)?;
     Some(out)
@@ -80,7 +89,7 @@ fn compare(
                 }
                 if before.id() != entry.oid {
                     out.push(BlobChange {
-                        path: String::from_utf8_lossy(entry.path).into_owned(),
+                        path: String::from_utf8_lossy(&entry.path).into_owned(),
                         old: Some(before.id()),
                         new: entry.oid,
                         commit: None,
@@ -109,38 +118,66 @@ fn compare(
     Some(())
 }
 
-/// Parses an index file of version 2 or 3: its entries and cache-tree.
-fn parse(bytes: &[u8]) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
+/// Parses an index file of version 2, 3 or 4 with `hash_len`-byte object
+/// ids: its entries and cache-tree.
+fn parse(bytes: &[u8], hash_len: usize) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
     if bytes.get(..4)? != b"DIRC" {
         return None;
     }
     let version = be32(bytes, 4)?;
-    if version != 2 && version != 3 {
+    if !(2..=4).contains(&version) {
         return None;
     }
     let count = be32(bytes, 8)? as usize;
-    let end = bytes.len().checked_sub(20)?; // trailing checksum
+    // The trailing checksum (all zeros with index.skipHash: not checked here).
+    let end = bytes.len().checked_sub(hash_len)?;
     let mut at = 12;
     // The count comes from the file: never reserve more than it could hold.
-    let mut entries = Vec::with_capacity(count.min(end / 62));
+    let mut entries: Vec<Entry<'_>> = Vec::with_capacity(count.min(end / 62));
+    let flags_at = 40 + hash_len;
     for _ in 0..count {
         let mode = be32(bytes, at + 24)?;
-        let oid = Oid::from_bytes(bytes.get(at + 40..at + 60)?).ok()?;
-        let flags = be16(bytes, at + 60)?;
+        let oid = Oid::from_bytes(bytes.get(at + 40..at + flags_at)?).ok()?;
+        let flags = be16(bytes, at + flags_at)?;
         if flags & 0x3000 != 0 {
             return None; // a merge conflict
         }
-        let mut header = 62;
+        let mut header = flags_at + 2;
         if flags & 0x4000 != 0 {
-            if version < 3 || be16(bytes, at + 62)? != 0 {
+            if version < 3 || be16(bytes, at + header)? != 0 {
                 return None; // skip-worktree or intent-to-add
             }
-            header = 64;
+            header += 2;
+        }
+        if mode & 0o170000 == 0o040000 {
+            return None; // a sparse directory: compared by git
         }
         let path_start = at + header;
+        if version == 4 {
+            // The path is the previous one minus `strip` bytes, then a suffix.
+            let (strip, used) = varint(bytes.get(path_start..end)?)?;
+            let suffix_start = path_start + used;
+            let nul = bytes.get(suffix_start..end)?.iter().position(|&b| b == 0)?;
+            let previous: &[u8] = entries.last().map_or(&[], |e| &e.path);
+            let keep = previous.len().checked_sub(usize::try_from(strip).ok()?)?;
+            let mut path = Vec::with_capacity(keep + nul);
+            path.extend_from_slice(&previous[..keep]);
+            path.extend_from_slice(&bytes[suffix_start..suffix_start + nul]);
+            entries.push(Entry {
+                path: Cow::Owned(path),
+                oid,
+                mode,
+            });
+            at = suffix_start + nul + 1; // no padding in version 4
+            continue;
+        }
         let nul = bytes.get(path_start..end)?.iter().position(|&b| b == 0)?;
         let path = &bytes[path_start..path_start + nul];
-        entries.push(Entry { path, oid, mode });
+        entries.push(Entry {
+            path: Cow::Borrowed(path),
+            oid,
+            mode,
+        });
         // Entries are padded with 1-8 NULs to a multiple of 8 bytes.
         let length = header + nul;
         at += (length + 8) & !7;
@@ -151,8 +188,9 @@ fn parse(bytes: &[u8]) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
         let size = be32(bytes, at + 4)? as usize;
         let data = bytes.get(at + 8..at + 8 + size)?;
         match signature {
-            b"TREE" => cache = parse_cache_tree(data, &mut 0, 0),
+            b"TREE" => cache = parse_cache_tree(data, &mut 0, 0, hash_len),
             b"link" => return None, // split index: entries live elsewhere
+            b"sdir" => return None, // sparse index: directories as entries
             _ => {}
         }
         at += 8 + size;
@@ -162,7 +200,12 @@ fn parse(bytes: &[u8]) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
 
 /// One cache-tree node and, recursively, its children:
 /// `name NUL entry_count SP subtree_count LF [oid if entry_count >= 0]`.
-fn parse_cache_tree<'a>(data: &'a [u8], at: &mut usize, depth: usize) -> Option<CacheNode<'a>> {
+fn parse_cache_tree<'a>(
+    data: &'a [u8],
+    at: &mut usize,
+    depth: usize,
+    hash_len: usize,
+) -> Option<CacheNode<'a>> {
     if depth > MAX_CACHE_TREE_DEPTH {
         return None; // deeper than any real tree: fall back to libgit2
     }
@@ -176,21 +219,36 @@ fn parse_cache_tree<'a>(data: &'a [u8], at: &mut usize, depth: usize) -> Option<
     let entry_count: i64 = entry_count.parse().ok()?;
     let subtrees: usize = subtrees.parse().ok()?;
     let oid = if entry_count >= 0 {
-        let oid = Oid::from_bytes(data.get(*at..*at + 20)?).ok()?;
-        *at += 20;
+        let oid = Oid::from_bytes(data.get(*at..*at + hash_len)?).ok()?;
+        *at += hash_len;
         Some(oid)
     } else {
         None
     };
     let mut children = Vec::with_capacity(subtrees.min(1024));
     for _ in 0..subtrees {
-        children.push(parse_cache_tree(data, at, depth + 1)?);
+        children.push(parse_cache_tree(data, at, depth + 1, hash_len)?);
     }
     Some(CacheNode {
         name,
         oid,
         children,
     })
+}
+
+/// git's offset varint (index v4 path prefixes): 7 bits a byte, high bit
+/// set on all but the last, each continuation adding one. Returns the value
+/// and the bytes used.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut used = 0;
+    let mut byte = *bytes.first()?;
+    let mut value = u64::from(byte & 0x7f);
+    while byte & 0x80 != 0 {
+        used += 1;
+        byte = *bytes.get(used)?;
+        value = value.checked_add(1)?.checked_mul(128)? | u64::from(byte & 0x7f);
+    }
+    Some((value, used + 1))
 }
 
 fn be32(bytes: &[u8], at: usize) -> Option<u32> {

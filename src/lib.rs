@@ -23,9 +23,11 @@ pub mod index_fast;
 pub mod local_keys;
 pub mod objects;
 pub mod push;
+pub mod refs;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod staged_git;
 
 use std::io::Write;
 use std::path::Path;
