@@ -31,7 +31,7 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
-    #[error("{path}: the repository uses an object format (SHA-256) that this build of keygate cannot read; nothing was scanned")]
+    #[error("{path}: the repository uses an object format (extensions.objectFormat) that keygate cannot read (it reads SHA-1 and SHA-256); nothing was scanned")]
     ObjectFormatUnsupported { path: PathBuf },
     #[error("{path}: the repository's config declares `extensions.{name}`, a repository format this version of keygate does not know how to read; nothing was scanned (update keygate)")]
     ExtensionUnsupported { path: PathBuf, name: String },

@@ -54,6 +54,8 @@ pub enum ObjectsError {
     },
     #[error("object {oid} is missing from the repository")]
     ObjectMissing { oid: Oid },
+    #[error("object {oid} is not in this partial clone (cloned with --filter, it was never fetched): not scanned; run keygate in a full clone (one made without --filter) to scan everything")]
+    ObjectNotFetched { oid: Oid },
     #[error("object {oid} is a {actual}, expected a {expected}")]
     ObjectKindUnexpected {
         oid: Oid,
@@ -78,6 +80,9 @@ pub struct ObjectStore {
     max_object_bytes: u64,
     /// A shallow clone's boundary: commits whose parents it does not have.
     shallow: Arc<HashSet<Oid>>,
+    /// A partial clone (`extensions.partialClone`): objects it never
+    /// fetched are missing by design, and said so.
+    partial: bool,
 }
 
 impl ObjectStore {
@@ -111,6 +116,7 @@ impl ObjectStore {
             kind,
             max_object_bytes,
             shallow: Arc::new(shallow_boundary(repo)),
+            partial: is_partial_clone(repo),
         })
     }
 
@@ -150,6 +156,7 @@ impl ObjectStore {
             kind: self.kind,
             max_object_bytes: self.max_object_bytes,
             shallow: self.shallow.clone(),
+            partial: self.partial,
             buffer: Vec::new(),
             spare: Vec::new(),
         }
@@ -166,6 +173,27 @@ fn shallow_boundary(repo: &git2::Repository) -> HashSet<Oid> {
         .filter_map(|line| std::str::from_utf8(line).ok())
         .filter_map(|line| oid_from_hex(line.trim()))
         .collect()
+}
+
+/// A partial clone: `extensions.partialClone`, or (git 2.4x) a remote
+/// marked `promisor`.
+fn is_partial_clone(repo: &git2::Repository) -> bool {
+    let Ok(config) = repo.config() else {
+        return false;
+    };
+    if config.get_string("extensions.partialclone").is_ok() {
+        return true;
+    }
+    let Ok(entries) = config.entries(Some(r"remote\..*\.promisor")) else {
+        return false;
+    };
+    let mut promisor = false;
+    let _ = entries.for_each(|entry| {
+        promisor |= entry
+            .value()
+            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"));
+    });
+    promisor
 }
 
 /// The repository's object format.
@@ -255,6 +283,7 @@ pub struct ObjectReader {
     kind: gix_hash::Kind,
     max_object_bytes: u64,
     shallow: Arc<HashSet<Oid>>,
+    partial: bool,
     buffer: Vec<u8>,
     /// Buffers of trees that were read and given back.
     spare: Vec<Vec<u8>>,
@@ -279,6 +308,9 @@ impl ObjectReader {
                 Ok(None) => {}
                 Err(error) => return Err(self.read_error(oid, error)),
             }
+        }
+        if self.partial {
+            return Err(ObjectsError::ObjectNotFetched { oid });
         }
         Err(ObjectsError::ObjectMissing { oid })
     }

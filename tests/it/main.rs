@@ -8,6 +8,7 @@ mod attack_decode;
 mod attack_git;
 mod attack_history;
 mod detection;
+mod formats;
 mod hardening;
 mod history;
 mod install;
