@@ -24,6 +24,7 @@ pub mod local_keys;
 pub mod objects;
 pub mod push;
 pub mod refs;
+pub mod reftable;
 pub mod report;
 pub mod rules;
 pub mod scan;

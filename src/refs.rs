@@ -5,12 +5,14 @@
 //! In a reftable repository libgit2 opens the repository (the extension is
 //! declared to it, see `git::open_repository`) and reads its config, index
 //! and objects, but sees only the placeholder git leaves for older tools
-//! (`HEAD` -> `refs/heads/.invalid`). There, the refs come from the `git`
-//! that runs the hook (`git rev-parse`, `git for-each-ref`): one process of
-//! about 1-2 ms per question, only in reftable repositories, and it reads the
-//! stack of tables, per-worktree refs and a hook's quarantine exactly as git
-//! itself does. A files repository never starts a process here: its refs
-//! stay with libgit2, as before.
+//! (`HEAD` -> `refs/heads/.invalid`). There, `HEAD` (all the pre-commit
+//! path needs) is read in-process by `reftable`; everything else (every
+//! ref for `--all` and `--not --all`, revision arguments of `history`)
+//! comes from the `git` that runs the hook (`git for-each-ref`,
+//! `git rev-parse`): one process of about 1-2 ms per question, only in
+//! reftable repositories, reading the stack of tables, per-worktree refs
+//! and a hook's quarantine exactly as git does. A files repository never
+//! starts a process here: its refs stay with libgit2, as before.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,6 +62,21 @@ pub fn head_commit(repo: &Repository) -> Result<Option<Oid>, GitError> {
             Err(e) => Err(GitError::HeadUnreadable(e)),
         },
         RefStorage::Reftable => {
+            let hash_len = match repo.object_format() {
+                git2::ObjectFormat::Sha256 => 32,
+                _ => 20,
+            };
+            if let Some(head) = crate::reftable::head(repo.path(), repo.commondir(), hash_len) {
+                let Some(oid) = head else {
+                    return Ok(None);
+                };
+                // Usually a commit; else (a tag) peeled like git would.
+                let commit = repo
+                    .find_object(oid, None)
+                    .and_then(|o| o.peel_to_commit())
+                    .map_err(GitError::HeadUnreadable)?;
+                return Ok(Some(commit.id()));
+            }
             // Unborn: `rev-parse -q --verify` prints nothing and exits 1.
             let lines = git_lines(
                 repo,

@@ -468,3 +468,69 @@ fn unknown_repository_extension_is_a_plain_words_error() {
         assert!(!run.stderr.contains("panicked"), "{run:?}");
     }
 }
+
+/// `HEAD` read from the reftable stack in-process: many ref blocks (and an
+/// index block), several tables, deletions, a detached `HEAD`. The key file
+/// exists only on the branch checked out: resolving `HEAD` to anything else
+/// would make its old key look added.
+#[test]
+fn reftable_head_in_a_large_stack() {
+    for objects in ["sha1", "sha256"] {
+        let Some((t, repo)) = repo_with("reftable", objects, &[("README.md", "# r\n")]) else {
+            return;
+        };
+        ok(t.git_in(&repo, &["config", "reftable.autoCompaction", "false"]));
+        let mut many = String::new();
+        for i in 0..3000 {
+            many.push_str(&format!("create refs/heads/branch-{i:05} HEAD\n"));
+        }
+        let run = Command::new("git")
+            .args(["update-ref", "--stdin"])
+            .current_dir(&repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", t.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(many.as_bytes())?;
+                child.wait()
+            })
+            .unwrap();
+        assert!(run.success());
+        ok(t.git_in(&repo, &["checkout", "-q", "-b", "zz-topic"]));
+        stage(&t, &repo, "notes.env", &format!("# notes\n{}", env_file()));
+        ok(t.git_in(&repo, &["commit", "-q", "--no-verify", "-m", "key"]));
+        // Newer tables on top: deletions and updates.
+        for i in 0..5 {
+            ok(t.git_in(&repo, &["branch", "-q", "-D", &format!("branch-{i:05}")]));
+            ok(t.git_in(&repo, &["tag", &format!("t{i}")]));
+        }
+        let tables = std::fs::read_to_string(repo.join(".git/reftable/tables.list")).unwrap();
+        assert!(tables.lines().count() > 1, "{tables}");
+        stage(
+            &t,
+            &repo,
+            "notes.env",
+            &format!("# notes, edited\n{}", env_file()),
+        );
+        ok(staged(&t, &repo));
+        stage(&t, &repo, "other.env", &env_file());
+        blocked(&staged(&t, &repo), "other.env");
+        ok(t.git_in(&repo, &["rm", "-q", "--cached", "other.env"]));
+        // Detached: HEAD holds the id itself.
+        ok(t.git_in(&repo, &["commit", "-q", "--no-verify", "-m", "edit"]));
+        ok(t.git_in(&repo, &["checkout", "-q", "--detach"]));
+        stage(
+            &t,
+            &repo,
+            "notes.env",
+            &format!("# notes, again\n{}", env_file()),
+        );
+        ok(staged(&t, &repo));
+        // Compacted into one table: the same.
+        ok(t.git_in(&repo, &["pack-refs"]));
+        ok(staged(&t, &repo));
+    }
+}
