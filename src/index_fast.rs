@@ -9,9 +9,10 @@
 //!
 //! It handles only what it can prove: index versions 2, 3 and 4 (SHA-1 or
 //! SHA-256 ids, `index.skipHash`'s zero checksum; untracked-cache, fsmonitor
-//! and other optional extensions ignored) without split index, sparse
-//! directories, conflicts, skip-worktree or intent-to-add entries, and
-//! commits that only modify existing paths. Anything else (a new path, which
+//! and other optional extensions ignored; sparse checkouts and sparse
+//! indexes, whose directory entries are compared with `HEAD`'s trees by id)
+//! without split index, conflicts or intent-to-add entries, and commits
+//! that only modify existing paths. Anything else (a new path, which
 //! may be a rename; `GIT_INDEX_FILE`; an unborn `HEAD`) returns `None` and
 //! the caller uses libgit2's diff, or `git` itself for what libgit2 cannot
 //! read (`staged_git`).
@@ -38,6 +39,10 @@ struct CacheNode<'a> {
 }
 
 const SUBMODULE_MODE: u32 = 0o160000;
+/// A sparse index's directory entries (`dir/`, naming a tree).
+const TREE_MODE: u32 = 0o040000;
+/// The extended flag of entries outside a sparse checkout.
+const SKIP_WORKTREE: u16 = 0x4000;
 
 /// Bounds the cache-tree recursion (a corrupt index must not overflow the stack).
 const MAX_CACHE_TREE_DEPTH: usize = 256;
@@ -108,6 +113,15 @@ fn compare(
                 if subtree.kind() != Some(ObjectType::Tree) {
                     return None;
                 }
+                // Sparse index: the directory is one entry naming its tree.
+                let entry = &entries[i];
+                if entry.mode & 0o170000 == TREE_MODE && entry.path.len() == dir_len {
+                    if end != i + 1 || entry.oid != subtree.id() {
+                        return None; // changed outside the cone: git compares it
+                    }
+                    i = end;
+                    continue;
+                }
                 let subtree = repo.find_tree(subtree.id()).ok()?;
                 let child = cache.and_then(|c| c.children.iter().find(|n| n.name == name));
                 compare(repo, &entries[i..end], dir_len, child, &subtree, out)?;
@@ -144,13 +158,12 @@ fn parse(bytes: &[u8], hash_len: usize) -> Option<(Vec<Entry<'_>>, Option<CacheN
         }
         let mut header = flags_at + 2;
         if flags & 0x4000 != 0 {
-            if version < 3 || be16(bytes, at + header)? != 0 {
-                return None; // skip-worktree or intent-to-add
+            // Extended flags: skip-worktree (sparse checkout) is fine, the
+            // entry is what will be committed; intent-to-add is not.
+            if version < 3 || be16(bytes, at + header)? & !SKIP_WORKTREE != 0 {
+                return None;
             }
             header += 2;
-        }
-        if mode & 0o170000 == 0o040000 {
-            return None; // a sparse directory: compared by git
         }
         let path_start = at + header;
         if version == 4 {
@@ -190,7 +203,6 @@ fn parse(bytes: &[u8], hash_len: usize) -> Option<(Vec<Entry<'_>>, Option<CacheN
         match signature {
             b"TREE" => cache = parse_cache_tree(data, &mut 0, 0, hash_len),
             b"link" => return None, // split index: entries live elsewhere
-            b"sdir" => return None, // sparse index: directories as entries
             _ => {}
         }
         at += 8 + size;
