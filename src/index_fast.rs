@@ -26,7 +26,8 @@ use crate::blobs::BlobChange;
 /// One index entry: path, blob id and mode.
 struct Entry<'a> {
     path: Cow<'a, [u8]>,
-    oid: Oid,
+    /// Raw id bytes: an `Oid` is made only for the few entries that changed.
+    oid: &'a [u8],
     mode: u32,
 }
 
@@ -92,11 +93,11 @@ fn compare(
                 if before.kind() != Some(ObjectType::Blob) {
                     return None;
                 }
-                if before.id() != entry.oid {
+                if before.id().as_bytes() != entry.oid {
                     out.push(BlobChange {
                         path: String::from_utf8_lossy(&entry.path).into_owned(),
                         old: Some(before.id()),
-                        new: entry.oid,
+                        new: Oid::from_bytes(entry.oid).ok()?,
                         commit: None,
                     });
                 }
@@ -116,7 +117,7 @@ fn compare(
                 // Sparse index: the directory is one entry naming its tree.
                 let entry = &entries[i];
                 if entry.mode & 0o170000 == TREE_MODE && entry.path.len() == dir_len {
-                    if end != i + 1 || entry.oid != subtree.id() {
+                    if end != i + 1 || entry.oid != subtree.id().as_bytes() {
                         return None; // changed outside the cone: git compares it
                     }
                     i = end;
@@ -151,7 +152,7 @@ fn parse(bytes: &[u8], hash_len: usize) -> Option<(Vec<Entry<'_>>, Option<CacheN
     let flags_at = 40 + hash_len;
     for _ in 0..count {
         let mode = be32(bytes, at + 24)?;
-        let oid = Oid::from_bytes(bytes.get(at + 40..at + flags_at)?).ok()?;
+        let oid = bytes.get(at + 40..at + flags_at)?;
         let flags = be16(bytes, at + flags_at)?;
         if flags & 0x3000 != 0 {
             return None; // a merge conflict
