@@ -407,6 +407,7 @@ fn index_version_4_and_optional_extensions() {
         stage(&t, &repo, "src/lib.rs", "pub fn f() {}\npub fn g() {}\n");
         ok(t.git_in(&repo, &["status", "--porcelain"]));
         assert!(index_has(&repo, b"UNTR"), "no untracked cache written");
+        assert!(index_has(&repo, b"FSMN"), "no fsmonitor extension written");
         staged_clean_and_key(&t, &repo, "src/deep/er/mod.rs");
     }
 }
