@@ -10,9 +10,10 @@
 //! It handles only what it can prove: index versions 2, 3 and 4 (SHA-1 or
 //! SHA-256 ids, `index.skipHash`'s zero checksum; untracked-cache, fsmonitor
 //! and other optional extensions ignored; sparse checkouts and sparse
-//! indexes, whose directory entries are compared with `HEAD`'s trees by id)
-//! without split index, conflicts or intent-to-add entries, and commits
-//! that only modify existing paths. Anything else (a new path, which
+//! indexes, whose directory entries are compared with `HEAD`'s trees by id;
+//! a split index, merged with its shared index as git does) without
+//! conflicts, intent-to-add entries or unknown mandatory extensions, and
+//! commits that only modify existing paths. Anything else (a new path, which
 //! may be a rename; `GIT_INDEX_FILE`; an unborn `HEAD`) returns `None` and
 //! the caller uses libgit2's diff, or `git` itself for what libgit2 cannot
 //! read (`staged_git`).
@@ -59,7 +60,21 @@ pub fn modified_in_place(repo: &Repository) -> Option<Vec<BlobChange>> {
         git2::ObjectFormat::Sha256 => 32,
         _ => 20,
     };
-    let (entries, cache) = parse(&bytes, hash_len)?;
+    let (mut entries, mut cache, link) = parse(&bytes, hash_len)?;
+    // Split index: most entries live in the shared index it names.
+    let shared_bytes;
+    if let Some(link) = link {
+        if link.shared.iter().any(|&b| b != 0) {
+            let hex: String = link.shared.iter().map(|b| format!("{b:02x}")).collect();
+            shared_bytes = std::fs::read(repo.path().join(format!("sharedindex.{hex}"))).ok()?;
+            let (shared, shared_cache, nested) = parse(&shared_bytes, hash_len)?;
+            if nested.is_some() {
+                return None;
+            }
+            entries = apply_split(shared, entries, &link)?;
+            cache = cache.or(shared_cache);
+        }
+    }
     let head = crate::refs::head_tree(repo).ok()??;
     let mut out = Vec::new();
     compare(repo, &entries, 0, cache.as_ref(), &head, &mut out)?;
@@ -133,9 +148,104 @@ fn compare(
     Some(())
 }
 
+/// A split index's `link` extension: the shared index, and which of its
+/// entries this file deletes and replaces (entry positions).
+struct Link {
+    shared: Vec<u8>,
+    delete: Vec<usize>,
+    replace: Vec<usize>,
+}
+
+/// What an index file holds: entries, cache-tree, split-index link.
+type Parsed<'a> = (Vec<Entry<'a>>, Option<CacheNode<'a>>, Option<Link>);
+
+/// The entries of a split index: the shared index's, with the replaced ones
+/// (the first entries of the split file, in order; an empty path keeps the
+/// shared entry's) and deleted ones applied, merged with the rest of the
+/// split file's entries (additions), in path order.
+fn apply_split<'a>(
+    shared: Vec<Entry<'a>>,
+    split: Vec<Entry<'a>>,
+    link: &Link,
+) -> Option<Vec<Entry<'a>>> {
+    let mut base: Vec<Option<Entry<'a>>> = shared.into_iter().map(Some).collect();
+    let mut split = split.into_iter();
+    for &position in &link.replace {
+        let slot = base.get_mut(position)?;
+        let old = slot.take()?;
+        let mut entry = split.next()?;
+        if entry.path.is_empty() {
+            entry.path = old.path;
+        }
+        *slot = Some(entry);
+    }
+    for &position in &link.delete {
+        *base.get_mut(position)? = None;
+    }
+    let mut out = Vec::with_capacity(base.len() + split.len());
+    let mut kept = base.into_iter().flatten().peekable();
+    let mut added = split.peekable();
+    loop {
+        let take_kept = match (kept.peek(), added.peek()) {
+            (Some(a), Some(b)) => a.path <= b.path,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        out.push(if take_kept {
+            kept.next()?
+        } else {
+            added.next()?
+        });
+    }
+    Some(out)
+}
+
+/// The positions of the set bits of an EWAH bitmap (git's `ewah/`), below
+/// `limit`; the bytes used. Words are big-endian: a run-length word (bit 0:
+/// the running bit, bits 1-32: how many words of it, bits 33-63: how many
+/// literal words follow), then its literal words.
+fn ewah(data: &[u8], limit: usize) -> Option<(Vec<usize>, usize)> {
+    let word_count = be32(data, 4)? as usize;
+    let words_end = word_count.checked_mul(8)?.checked_add(8)?;
+    let words = data.get(8..words_end)?;
+    let used = words_end + 4; // and the position of the last run-length word
+    data.get(..used)?;
+    let word = |i: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(
+            words.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+        ))
+    };
+    let mut bits = Vec::new();
+    let mut position: usize = 0;
+    let mut i = 0;
+    while i < word_count && position < limit {
+        let marker = word(i)?;
+        i += 1;
+        let run = usize::try_from((marker >> 1) & 0xffff_ffff).ok()?;
+        let literals = usize::try_from(marker >> 33).ok()?;
+        let run_bits = run.checked_mul(64)?;
+        if marker & 1 == 1 {
+            bits.extend(position..position.saturating_add(run_bits).min(limit));
+        }
+        position = position.saturating_add(run_bits);
+        for _ in 0..literals {
+            let literal = word(i)?;
+            i += 1;
+            for bit in 0..64 {
+                if literal & (1 << bit) != 0 && position + bit < limit {
+                    bits.push(position + bit);
+                }
+            }
+            position = position.saturating_add(64);
+        }
+    }
+    Some((bits, used))
+}
+
 /// Parses an index file of version 2, 3 or 4 with `hash_len`-byte object
-/// ids: its entries and cache-tree.
-fn parse(bytes: &[u8], hash_len: usize) -> Option<(Vec<Entry<'_>>, Option<CacheNode<'_>>)> {
+/// ids: its entries, cache-tree and split-index link.
+fn parse(bytes: &[u8], hash_len: usize) -> Option<Parsed<'_>> {
     if bytes.get(..4)? != b"DIRC" {
         return None;
     }
@@ -197,18 +307,39 @@ fn parse(bytes: &[u8], hash_len: usize) -> Option<(Vec<Entry<'_>>, Option<CacheN
         at += (length + 8) & !7;
     }
     let mut cache = None;
+    let mut link = None;
     while at + 8 <= end {
         let signature = bytes.get(at..at + 4)?;
         let size = be32(bytes, at + 4)? as usize;
-        let data = bytes.get(at + 8..at + 8 + size)?;
+        let data = bytes.get(at + 8..(at + 8).checked_add(size)?)?;
         match signature {
             b"TREE" => cache = parse_cache_tree(data, &mut 0, 0, hash_len),
-            b"link" => return None, // split index: entries live elsewhere
+            b"link" => {
+                let shared = data.get(..hash_len)?.to_vec();
+                let mut delete = Vec::new();
+                let mut replace = Vec::new();
+                if data.len() > hash_len {
+                    // A bound no shared index can exceed: its size in entries.
+                    let limit = 1 << 31;
+                    let (bits, used) = ewah(&data[hash_len..], limit)?;
+                    delete = bits;
+                    replace = ewah(data.get(hash_len + used..)?, limit)?.0;
+                }
+                link = Some(Link {
+                    shared,
+                    delete,
+                    replace,
+                });
+            }
+            // Sparse index: its directory entries are read like the others.
+            b"sdir" => {}
+            // Another mandatory extension (lower-case signature): unknown here.
+            [first, ..] if first.is_ascii_lowercase() => return None,
             _ => {}
         }
         at += 8 + size;
     }
-    Some((entries, cache))
+    Some((entries, cache, link))
 }
 
 /// One cache-tree node and, recursively, its children:
@@ -270,4 +401,44 @@ fn be32(bytes: &[u8], at: usize) -> Option<u32> {
 
 fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ewah_bytes(words: &[u64]) -> Vec<u8> {
+        let mut data = Vec::new();
+        data.extend_from_slice(&1000u32.to_be_bytes());
+        data.extend_from_slice(&(words.len() as u32).to_be_bytes());
+        for word in words {
+            data.extend_from_slice(&word.to_be_bytes());
+        }
+        data.extend_from_slice(&0u32.to_be_bytes());
+        data
+    }
+
+    #[test]
+    fn ewah_literals_and_runs() {
+        // Two literal words: bits 0 and 3, then bit 64 + 1.
+        let data = ewah_bytes(&[2 << 33, 0b1001, 0b10]);
+        assert_eq!(ewah(&data, 1000), Some((vec![0, 3, 65], data.len())));
+        // A run of one word of ones, then one literal word with bit 2.
+        let data = ewah_bytes(&[(1 << 33) | (1 << 1) | 1, 0b100]);
+        let (bits, _) = ewah(&data, 1000).unwrap();
+        assert_eq!(bits.len(), 65);
+        assert_eq!(bits.last(), Some(&66));
+        // Clamped to the limit; truncated input is None, never a panic.
+        assert_eq!(ewah(&data, 10).unwrap().0.len(), 10);
+        assert!(ewah(&data[..data.len() - 6], 1000).is_none());
+        assert!(ewah(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff], 1000).is_none());
+    }
+
+    #[test]
+    fn varint_as_git_writes_it() {
+        assert_eq!(varint(&[0x05]), Some((5, 1)));
+        assert_eq!(varint(&[0x80, 0x00]), Some((128, 2)));
+        assert_eq!(varint(&[0x81, 0x7f]), Some((383, 2)));
+        assert_eq!(varint(&[0x80]), None);
+    }
 }

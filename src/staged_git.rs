@@ -1,8 +1,9 @@
 //! The staged changes as `git` itself computes them, for the indexes libgit2
 //! cannot read: a split index (`link` extension, `core.splitIndex`) and a
-//! sparse index (`sdir` extension, `index.sparse`). `index_fast` still takes
-//! the common case of those repositories when it can prove it; this is the
-//! rest: one `git diff --cached --raw` (a few ms), with renames paired like
+//! sparse index (`sdir` extension, `index.sparse`). `index_fast` takes the
+//! common case of those repositories (files modified in place); this is the
+//! rest (new paths, renames, a sparse directory changed outside the cone):
+//! one `git diff --cached --raw` (a few ms), with renames paired like
 //! libgit2's diff does elsewhere.
 
 use git2::Repository;

@@ -349,6 +349,38 @@ fn split_index() {
     ok(t.git_in(&repo, &["update-index", "--split-index"]));
     assert!(index_has(&repo, b"link"));
     staged_clean_and_key(&t, &repo, "src/lib.rs");
+    // Entries of every kind: only in the shared index, replaced and deleted
+    // by the split file, added by it; and a key already in HEAD.
+    for i in 0..40 {
+        stage(&t, &repo, &format!("many/f{i:02}.txt"), &format!("{i}\n"));
+    }
+    stage(&t, &repo, "old.env", &format!("# old\n{}", env_file()));
+    ok(t.git_in(&repo, &["commit", "-q", "--no-verify", "-m", "many"]));
+    ok(t.git_in(&repo, &["update-index", "--split-index"]));
+    stage(&t, &repo, "many/f05.txt", "5\nfive\n");
+    ok(t.git_in(&repo, &["rm", "-q", "many/f07.txt"]));
+    stage(&t, &repo, "many/new.txt", "new\n");
+    ok(t.git_in(&repo, &["commit", "-q", "-m", "split"]));
+    let index = std::fs::read(repo.join(".git/index")).unwrap();
+    let link = index.windows(4).position(|w| w == b"link").unwrap();
+    let size = u32::from_be_bytes(index[link + 4..link + 8].try_into().unwrap());
+    assert!(size > 20, "no delete or replace bitmaps");
+    for file in ["many/f05.txt", "many/f20.txt", "many/new.txt"] {
+        let original = std::fs::read_to_string(repo.join(file)).unwrap();
+        stage(&t, &repo, file, &format!("{original}clean\n"));
+        ok(staged(&t, &repo));
+        stage(&t, &repo, file, &format!("{original}{}", env_file()));
+        let run = staged(&t, &repo);
+        blocked(&run, file);
+        stage(&t, &repo, file, &original);
+    }
+    stage(
+        &t,
+        &repo,
+        "old.env",
+        &format!("# old, edited\n{}", env_file()),
+    );
+    ok(staged(&t, &repo));
     install_sh(&t, &repo, &[]);
     stage(&t, &repo, "app.env", &env_file());
     blocked(&t.git_in(&repo, &["commit", "-q", "-m", "k"]), "app.env");
