@@ -30,6 +30,8 @@ pub enum RefsError {
     GitFailed { args: String, message: String },
     #[error("`git {args}` printed something that is not an object id: {line}")]
     GitOutputUnexpected { args: String, line: String },
+    #[error("cannot list the refs: {0}")]
+    ListFailed(#[source] git2::Error),
 }
 
 /// Where a repository keeps its refs.
@@ -104,7 +106,7 @@ pub fn tips(repo: &Repository, prefix: &str) -> Result<Vec<Oid>, GitError> {
         RefStorage::Files => {
             let references = repo
                 .references_glob(&format!("{prefix}*"))
-                .map_err(GitError::HeadUnreadable)?;
+                .map_err(RefsError::ListFailed)?;
             Ok(references
                 .flatten()
                 .filter_map(|r| r.resolve().ok()?.target())
@@ -132,7 +134,7 @@ pub fn walk_all_refs(
         } else {
             walk.push_glob("refs/*")
         };
-        return result.map_err(GitError::HeadUnreadable);
+        return Ok(result.map_err(RefsError::ListFailed)?);
     }
     for oid in tips(repo, "refs/")? {
         let Ok(commit) = repo.find_object(oid, None).and_then(|o| o.peel_to_commit()) else {
@@ -143,7 +145,7 @@ pub fn walk_all_refs(
         } else {
             walk.push(commit.id())
         };
-        result.map_err(GitError::HeadUnreadable)?;
+        result.map_err(RefsError::ListFailed)?;
     }
     Ok(())
 }
