@@ -29,10 +29,11 @@ usage() {
 install.sh: install keygate, which stops AWS credentials from entering git history.
 
 Usage:
-  install.sh [--repo PATH] [--pre-push] [--prefix DIR]   binary + pre-commit hook in a repository
-  install.sh --global [--pre-push] [--prefix DIR]        binary + pre-commit hook for every repository
+  install.sh [--repo PATH] [--pre-push] [--prefix DIR]   binary + commit hooks in a repository
+  install.sh --global [--pre-push] [--prefix DIR]        binary + commit hooks for every repository
   install.sh --server BARE_REPO [--prefix DIR]           binary + pre-receive hook in a bare repository
   install.sh --no-hook [--prefix DIR]                    binary only
+  install.sh --static ...                                 any of the above, with a static binary
   install.sh --uninstall [--repo PATH | --global | --server BARE_REPO]
 
 The binary: built with `cargo build --release --locked` from this checkout and
@@ -40,24 +41,35 @@ copied to ~/.cargo/bin/keygate ($CARGO_HOME/bin, or DIR/bin with --prefix DIR).
 With KEYGATE_BIN=/path/to/keygate set, that binary is used where it is (no
 build, nothing copied).
 
-The hook: installed where git looks for hooks (`git rev-parse --git-path hooks`,
-so core.hooksPath is honoured), calling the binary by its absolute path. A hook
+The hooks: pre-commit (the staged changes) and commit-msg (the commit message),
+installed where git looks for hooks (`git rev-parse --git-path hooks`, so
+core.hooksPath is honoured), calling the binary by its absolute path. A hook
 already there is kept as <hook>.keygate-previous and still runs, before keygate;
-running install.sh again updates keygate's hook and keeps the kept one.
+running install.sh again updates keygate's hooks and keeps the kept ones.
 
 Options:
   --repo PATH       the repository to protect (default: the one you are in)
   --global          set core.hooksPath in your global git config to
-                    ~/.config/keygate/hooks, whose pre-commit runs keygate, and
+                    ~/.config/keygate/hooks, whose pre-commit and commit-msg
+                    run keygate, and
                     whose hooks still run each repository's own .git/hooks/<hook>.
                     If a global core.hooksPath is already set, keygate's hook is
                     added to that directory instead.
-  --server PATH     install the pre-receive hook into the bare repository PATH
+  --server PATH     install the pre-receive hook into the bare repository PATH, and
+                    turn on receive.advertisePushOptions there (for the bypass,
+                    `git push -o keygate.bypass=...`). Run as root for a repository
+                    another user owns (the server's user: git, www-data, ...):
+                    git runs there as that user, and when that user cannot run
+                    the binary (root's ~/.cargo/bin is mode 0700), a copy goes
+                    to DIR/bin (--prefix, default /usr/local) so that it can.
   --pre-push        also install the pre-push hook (checks the commits a push
                     sends, e.g. ones made with --no-verify); once installed,
                     later runs keep it up to date until --uninstall
   --prefix DIR      install the binary as DIR/bin/keygate
   --no-hook         install the binary, no hook
+  --static          build a fully statically linked Linux binary (crt-static on
+                    the gnu target; musl is static anyway): it runs where
+                    nothing else is installed (a pre-receive environment, a chroot)
   --uninstall       remove keygate's hooks and put back the hooks kept; with
                     --global, also unset core.hooksPath if it is keygate's.
                     The binary is left in place.
@@ -83,6 +95,7 @@ prefix=''
 uninstall=no
 repo_explicit=no
 pre_push=no
+static=no
 
 set_mode() {
     if [[ -n $mode && $mode != "$1" ]]; then
@@ -121,6 +134,11 @@ while (($#)); do
         ;;
     --pre-push)
         pre_push=yes
+        shift
+        continue
+        ;;
+    --static)
+        static=yes
         shift
         continue
         ;;
@@ -177,7 +195,12 @@ exists() {
 
 # True when $1 is keygate's own pre-push hook (not a --global forwarder).
 is_our_pre_push() {
-    is_ours "$1" && grep -qx 'keygate_hook=pre-push' "$1"
+    is_our_hook "$1" pre-push
+}
+
+# True when $1 is keygate's own hook $2 (not a --global forwarder).
+is_our_hook() {
+    is_ours "$1" && grep -qxF -- "keygate_hook=$2" "$1"
 }
 
 # Writes stdin to $1 atomically, executable.
@@ -298,11 +321,114 @@ uninstall_hook() {
     fi
 }
 
+# The user running this script.
+me=$(id -un 2>/dev/null) || me="uid $(id -u)"
+# --server: the repository's owner, and the user git runs as there (the
+# owner when this script runs as root; empty: this user).
+owner=''
+git_as=''
+
+# The user owning path $1.
+owner_of() {
+    stat -c %U -- "$1" 2>/dev/null || stat -f %Su -- "$1" 2>/dev/null
+}
+
+# Runs "$@" as user $1 (from root): runuser, setpriv or sudo. Status 125
+# when none of them is there.
+as_user() {
+    local user=$1
+    shift
+    if command -v runuser >/dev/null 2>&1; then
+        runuser -u "$user" -- "$@"
+    elif command -v setpriv >/dev/null 2>&1; then
+        setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n -u "$user" -- "$@"
+    else
+        return 125
+    fi
+}
+
+# git, as the user it runs as in the repository (see git_as).
+repo_git() {
+    if [[ -n $git_as ]]; then
+        as_user "$git_as" git "$@"
+    else
+        git "$@"
+    fi
+}
+
+# True when the repository's owner can run the binary $1: tried as that user
+# from root, else judged from the permission bits (others' x on every
+# directory on the way and on the file).
+owner_can_run() {
+    [[ -z $owner || $owner == "$me" ]] && return 0
+    local status=0
+    if [[ $(id -u) == 0 ]]; then
+        as_user "$owner" "$1" --version >/dev/null 2>&1 || status=$?
+        [[ $status != 125 ]] && return "$status"
+    fi
+    local path=$1 mode
+    while :; do
+        mode=$(stat -L -c %A -- "$path" 2>/dev/null) || return 1
+        [[ ${mode:9:1} == [xt] ]] || return 1
+        [[ $path == / || $path != */* ]] && return 0
+        path=${path%/*}
+        [[ -n $path ]] || path=/
+    done
+}
+
+# --server: checks the bare repository $1, without hiding git's own errors;
+# sets owner and git_as.
+check_server_repo() {
+    local dir=$1 out bare
+    owner=$(owner_of "$dir") || owner=''
+    if [[ $(id -u) == 0 && -n $owner && $owner != "$me" ]]; then
+        if bare=$(as_user "$owner" git -C "$dir" rev-parse --is-bare-repository 2>&1); then
+            git_as=$owner
+            [[ $bare == true ]] || die "--server $target is not a bare git repository"
+            note "$dir is owned by $owner: git runs there as $owner"
+            return 0
+        fi
+    fi
+    if out=$(git -C "$dir" rev-parse --is-bare-repository 2>&1); then
+        [[ $out == true ]] || die "--server $target is not a bare git repository"
+    elif [[ $out == *safe.directory* ]]; then
+        die "git refuses to work in $dir: it is owned by ${owner:-another user}, not by you ($me) (git's safe.directory check). git said:
+$out
+Fix: run install.sh as ${owner:-its owner} (sudo -u ${owner:-OWNER} $src_dir/install.sh --server $dir), or as root, or trust the repository for your user: git config --global --add safe.directory $dir"
+    else
+        die "--server $target is not a bare git repository; git said: $out"
+    fi
+}
+
+# --server: makes sure the repository's owner can run $bin, copying it to
+# DIR/bin (--prefix, default /usr/local) when it cannot; sets bin.
+ensure_owner_can_run() {
+    owner_can_run "$bin" && return 0
+    local shared_dir=${prefix:-/usr/local}/bin
+    [[ $shared_dir == /* ]] || shared_dir="$start_dir/$shared_dir"
+    local why="$owner, who owns $server_dir and so runs its hooks, cannot run $bin (a directory on the way is closed to $owner: root's home is, typically)"
+    if [[ $bin == "$shared_dir/keygate" ]]; then
+        die "$why. Make it reachable for $owner, or pass --prefix DIR with a directory $owner can reach."
+    fi
+    local tmp
+    if ! { mkdir -p -- "$shared_dir" && tmp=$(mktemp "$shared_dir/.keygate-tmp.XXXXXX") &&
+        cat -- "$bin" >"$tmp" && chmod 755 "$tmp" && mv -f -- "$tmp" "$shared_dir/keygate"; }; then
+        [[ -z ${tmp:-} ]] || rm -f -- "$tmp"
+        die "$why, and it cannot be copied to $shared_dir (run install.sh as root, or pass --prefix DIR with a directory you can write and $owner can reach)."
+    fi
+    bin="$(abs_dir "$shared_dir")/keygate"
+    owner_can_run "$bin" ||
+        die "$owner, who owns $server_dir, cannot run $bin either: pass --prefix DIR with a directory $owner can reach."
+    say "copied the keygate binary to $bin: $owner (who owns $server_dir) could not run it where it was"
+}
+
 # Sets hooks_dir to where git looks for the hooks of repository $1 (its top
 # directory, or the bare repository's directory): core.hooksPath if set.
 find_hooks_dir() {
     local base=$1 path
-    path=$(cd -- "$base" && git rev-parse --git-path hooks) || die "cannot find the hooks directory of $base"
+    path=$(cd -- "$base" && repo_git rev-parse --git-path hooks) || die "cannot find the hooks directory of $base"
     [[ $path == /* ]] || path="$base/$path"
     if [[ -d $path ]]; then
         hooks_dir=$(abs_dir "$path")
@@ -323,6 +449,14 @@ check_not_managed() {
 uninstall_pre_push() {
     if is_ours "$1/pre-push" || exists "$1/pre-push.keygate-previous"; then
         uninstall_hook "$1" pre-push
+    fi
+}
+
+# Removes keygate's commit-msg hook from directory $1, if it is there (an
+# install made before keygate had one has none).
+uninstall_commit_msg() {
+    if is_ours "$1/commit-msg" || exists "$1/commit-msg.keygate-previous"; then
+        uninstall_hook "$1" commit-msg
     fi
 }
 
@@ -378,9 +512,8 @@ repo | '')
     ;;
 server)
     [[ -d $target ]] || die "--server $target: no such directory"
-    [[ $(cd -- "$target" && git rev-parse --is-bare-repository 2>/dev/null) == true ]] ||
-        die "--server $target is not a bare git repository"
     server_dir=$(abs_dir "$target")
+    check_server_repo "$server_dir"
     ;;
 esac
 
@@ -394,6 +527,7 @@ if [[ $uninstall == yes ]]; then
             say "core.hooksPath is not set in your global git config: no global keygate hook to remove"
         elif is_our_global_dir "$current"; then
             uninstall_hook "$current" pre-commit
+            uninstall_commit_msg "$current"
             if is_our_pre_push "$current/pre-push" || exists "$current/pre-push.keygate-previous"; then
                 uninstall_hook "$current" pre-push
             fi
@@ -407,6 +541,7 @@ if [[ $uninstall == yes ]]; then
             note "repositories run their own .git/hooks again"
         else
             uninstall_hook "$current" pre-commit
+            uninstall_commit_msg "$current"
             uninstall_pre_push "$current"
             note "core.hooksPath ($current) is not keygate's: left set"
         fi
@@ -421,6 +556,7 @@ if [[ $uninstall == yes ]]; then
             die "$repo_top uses keygate's global hooks ($hooks_dir): remove them with install.sh --global --uninstall"
         fi
         uninstall_hook "$hooks_dir" pre-commit
+        uninstall_commit_msg "$hooks_dir"
         uninstall_pre_push "$hooks_dir"
         ;;
     esac
@@ -431,23 +567,50 @@ fi
 # --- the binary ----------------------------------------------------------------
 
 if [[ -n ${KEYGATE_BIN:-} ]]; then
+    [[ $static == no ]] || die "--static builds the binary: unset KEYGATE_BIN"
     bin=$KEYGATE_BIN
     [[ $bin == /* ]] || bin="$start_dir/$bin"
     [[ -f $bin && -x $bin ]] || die "KEYGATE_BIN=$KEYGATE_BIN is not an executable file"
     bin="$(abs_dir "$(dirname -- "$bin")")/$(basename -- "$bin")"
     say "using the keygate binary at $bin (KEYGATE_BIN: nothing built or copied)"
-    [[ -z $prefix ]] || note "--prefix is ignored when KEYGATE_BIN is set"
+    if [[ -n $prefix && $mode == server ]]; then
+        note "--prefix: used only if the repository's owner cannot run that binary"
+    elif [[ -n $prefix ]]; then
+        note "--prefix is ignored when KEYGATE_BIN is set"
+    fi
 else
     command -v cargo >/dev/null 2>&1 ||
         die "cargo not found: install Rust (rustup.rs), or set KEYGATE_BIN to a built keygate binary"
     [[ -f $src_dir/Cargo.toml ]] || die "$src_dir/Cargo.toml not found: run install.sh from a keygate checkout"
-    say "building keygate: cargo build --release --locked (in $src_dir)"
-    if ! messages=$(cd -- "$src_dir" && cargo build --release --locked --message-format=json-render-diagnostics); then
+    build_args=(--release --locked)
+    build_flags=${RUSTFLAGS:-}
+    if [[ $static == yes ]]; then
+        host=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+        case $host in
+        *-linux-gnu*) build_flags="${build_flags:+$build_flags }-C target-feature=+crt-static" ;;
+        *-linux-musl*) ;;
+        *) die "--static: only Linux targets (gnu or musl) link fully statically; this host is ${host:-unknown}" ;;
+        esac
+        # With --target, RUSTFLAGS reach only the binary, not build scripts.
+        build_args+=(--target "$host")
+        say "building a static keygate: RUSTFLAGS='$build_flags' cargo build ${build_args[*]} (in $src_dir)"
+    else
+        say "building keygate: cargo build --release --locked (in $src_dir)"
+    fi
+    build_env=()
+    [[ $static == no ]] || build_env=(env "RUSTFLAGS=$build_flags")
+    if ! messages=$(cd -- "$src_dir" && ${build_env[@]+"${build_env[@]}"} cargo build "${build_args[@]}" --message-format=json-render-diagnostics); then
         die "cargo build failed (see above)"
     fi
     built=$(printf '%s\n' "$messages" | sed -n 's/.*"executable":"\([^"]*\/keygate\)".*/\1/p' | tail -n 1)
     [[ -n $built ]] || built="$src_dir/target/release/keygate"
     [[ -x $built ]] || die "cargo build did not produce $built"
+    if [[ $static == yes ]]; then
+        if command -v ldd >/dev/null 2>&1 && ldd "$built" 2>&1 | grep -q '=>'; then
+            die "$built is not static: ldd lists shared libraries: $(ldd "$built" 2>&1 | tr '\n' ' ')"
+        fi
+        note "static binary: $built, $(wc -c <"$built" | tr -d ' ') bytes"
+    fi
     if [[ -n $prefix ]]; then
         bin_dir="$prefix/bin"
     else
@@ -466,6 +629,9 @@ else
     esac
 fi
 [[ $bin != *$'\n'* ]] || die "the binary's path contains a newline: $bin"
+if [[ $mode == server ]]; then
+    ensure_owner_can_run
+fi
 version=$("$bin" --version 2>&1) || die "$bin --version failed: $version"
 [[ $version == keygate\ * ]] || die "$bin does not look like keygate (--version said: $version)"
 note "$version"
@@ -483,6 +649,7 @@ global)
         check_not_managed "$current"
         say "core.hooksPath is already set in your global git config to $current: adding keygate's hook there"
         install_hook "$current" pre-commit no
+        install_hook "$current" commit-msg no
         maybe_install_pre_push "$current" no
     else
         [[ -z $current ]] || ours=$current
@@ -491,9 +658,10 @@ global)
         printf '%s\n' "This directory is keygate's global hooks directory (install.sh --global)." \
             "Remove it with install.sh --global --uninstall." >"$ours/.keygate-global"
         install_hook "$ours" pre-commit yes
+        install_hook "$ours" commit-msg yes
         maybe_install_pre_push "$ours" yes
         for name in $FORWARDED_HOOKS; do
-            if is_our_pre_push "$ours/$name"; then
+            if is_our_pre_push "$ours/$name" || is_our_hook "$ours/$name" commit-msg; then
                 continue
             fi
             if exists "$ours/$name" && ! is_ours "$ours/$name"; then
@@ -513,7 +681,23 @@ server)
     find_hooks_dir "$server_dir"
     check_not_managed "$hooks_dir"
     install_hook "$hooks_dir" pre-receive no
-    if ! probe=$(cd -- "$server_dir" && GIT_DIR=. "$bin" hook pre-receive </dev/null 2>&1); then
+    if [[ -n $git_as ]]; then
+        chown -- "$git_as" "$hooks_dir/pre-receive" 2>/dev/null || true
+    fi
+    if out=$(cd -- "$server_dir" && repo_git config receive.advertisePushOptions true 2>&1); then
+        note "receive.advertisePushOptions is on in $server_dir (for git push -o keygate.bypass=...)"
+    else
+        note "warning: could not turn on receive.advertisePushOptions in $server_dir: $out"
+        note "(without it, pushers cannot bypass with a reason: git push -o fails)"
+    fi
+    note "server policy (audit log, bypass, inline markers): git config keygate.config FILE; see"
+    note "\"Running it on a git server\" in $src_dir/README.md"
+    if [[ -n $git_as ]]; then
+        probe_ok() { (cd -- "$server_dir" && GIT_DIR=. as_user "$git_as" "$bin" hook pre-receive </dev/null 2>&1); }
+    else
+        probe_ok() { (cd -- "$server_dir" && GIT_DIR=. "$bin" hook pre-receive </dev/null 2>&1); }
+    fi
+    if ! probe=$(probe_ok); then
         note "warning: this keygate cannot check pushes yet (keygate hook pre-receive: ${probe//$'\n'/ })."
         note "The hook fails closed: every push to $server_dir is refused until keygate is upgraded,"
         note "or the hook removed with: install.sh --server $server_dir --uninstall"
@@ -535,6 +719,7 @@ server)
     check_not_managed "$hooks_dir"
     scope=$(cd -- "$repo_top" && git config --show-scope --get core.hooksPath 2>/dev/null | cut -f1) || scope=''
     install_hook "$hooks_dir" pre-commit no
+    install_hook "$hooks_dir" commit-msg no
     maybe_install_pre_push "$hooks_dir" no
     if [[ $scope == global || $scope == system ]]; then
         note "note: core.hooksPath comes from your $scope git config: this hook runs for every repository using $hooks_dir"

@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use keygate::cli::Args;
-use keygate::error::{scrub, EXIT_ERROR};
+use keygate::cli::args::Args;
+use keygate::cli::error::EXIT_ERROR;
+use keygate::engine::redact::scrub;
 
 fn main() -> ExitCode {
     // A bug must never look like "clean", nor print what it was scanning.
@@ -26,7 +27,19 @@ fn main() -> ExitCode {
         std::process::exit(i32::from(EXIT_ERROR));
     }));
 
-    let args = match Args::parse(std::env::args_os().skip(1)) {
+    // Installed as the hook itself (hooks/pre-receive a copy of or a link to
+    // this binary, where a pre-receive environment has no shell to run
+    // hooks/pre-receive's script): `keygate hook pre-receive`.
+    let mut argv = std::env::args_os();
+    let name = argv.next().unwrap_or_default();
+    let as_hook = std::path::Path::new(&name).file_name() == Some("pre-receive".as_ref());
+    let prefix: &[&str] = if as_hook {
+        &["hook", "pre-receive"]
+    } else {
+        &[]
+    };
+    let argv = prefix.iter().map(std::ffi::OsString::from).chain(argv);
+    let args = match Args::parse(argv) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("keygate: {}", e.scrubbed_message());

@@ -11,9 +11,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use keygate::allowlist::{read_baseline, Allowlist};
-use keygate::config::{Config, ConfigError};
-use keygate::scan::Scanner;
+use keygate::engine::allowlist::{read_baseline, Allowlist};
+use keygate::engine::config::{Config, ConfigError};
+use keygate::engine::scanner::Scanner;
 use libfuzzer_sys::fuzz_target;
 
 mod known_bugs;
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(scanner) => {
             // A scanner that built must scan: run it over the config text
             // itself (custom rules see their own examples here too).
-            let mut report = keygate::scan::ScanReport::default();
+            let mut report = keygate::engine::scanner::ScanReport::default();
             scanner.scan("fuzz.toml", text.as_bytes(), None, &mut report);
             assert_eq!(report.inputs, 1);
         }

@@ -1,4 +1,4 @@
-//! `keygate::decode::decoded_views`: credentials hidden behind an encoding
+//! `keygate::engine::decode::decoded_views`: credentials hidden behind an encoding
 //! (base64 and base64url, percent, backslash escapes, UTF-16) turned back
 //! into text for the detectors.
 //!
@@ -8,17 +8,17 @@
 //!   (out of range, unsorted, duplicated, mid-character) added to them;
 //! - every view's origin lies in the input, its decoded part starts inside
 //!   its bytes, its depth is 1..=MAX_DEPTH, and it is at most MAX_VIEW_BYTES;
-//! - all views together stay within the budget: MAX_TOTAL_BYTES and three
-//!   times the input plus 4 KiB;
-//! - views come in order of origin, and each one's line is at most the
-//!   number of line breaks before its origin (exactly that number for views
-//!   of the plain bytes; UTF-16 counts its own line breaks);
-//! - `locate` puts any offset of a view inside its origin, on a line at or
-//!   after the view's own.
+//! - all views together stay within the budget: [`budget_for`] the input;
+//! - views come in order of origin, and a view of a view has a parent
+//!   before it in depth;
+//! - `to_input` places any offset of a view inside the input, inside the
+//!   view's origin for a view of the input (without base64 context, which
+//!   comes before it), and in ascending order for
+//!   ascending offsets of one view (a finding's lines are a range).
 #![no_main]
 
-use keygate::decode::{
-    decoded_views, trigger_offsets, Decoded, Encoding, MAX_DEPTH, MAX_TOTAL_BYTES, MAX_VIEW_BYTES,
+use keygate::engine::decode::{
+    budget_for, decoded_views, decoded_window, trigger_offsets, Decoded, MAX_DEPTH, MAX_VIEW_BYTES,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -39,14 +39,13 @@ fn split(data: &[u8]) -> (Vec<usize>, &[u8]) {
 }
 
 fn check(input: &[u8], decoded: &Decoded, what: &str) {
-    let budget = MAX_TOTAL_BYTES.min(input.len().saturating_mul(3).saturating_add(4096));
+    let budget = budget_for(input.len());
     let total: usize = decoded.views.iter().map(|v| v.bytes.len()).sum();
     assert!(
         total <= budget,
         "{what}: views hold {total} bytes, budget {budget} for {} input bytes",
         input.len()
     );
-    let all_breaks = input.iter().filter(|&&b| b == b'\n').count();
     let mut previous = 0;
     for (i, v) in decoded.views.iter().enumerate() {
         let name = format!("{what}: view {i} ({:?}, depth {})", v.encoding, v.depth);
@@ -59,6 +58,14 @@ fn check(input: &[u8], decoded: &Decoded, what: &str) {
         assert!(v.origin.start >= previous, "{name}: out of order");
         previous = v.origin.start;
         assert!((1..=MAX_DEPTH).contains(&v.depth), "{name}: depth");
+        match v.parent {
+            None => assert_eq!(v.depth, 1, "{name}: no parent"),
+            Some(p) => assert_eq!(
+                decoded.views.get(p).map(|p| p.depth + 1),
+                Some(v.depth),
+                "{name}: parent {p}"
+            ),
+        }
         assert!(
             v.decoded_start <= v.bytes.len(),
             "{name}: decoded_start past its bytes"
@@ -68,43 +75,31 @@ fn check(input: &[u8], decoded: &Decoded, what: &str) {
             "{name}: {} bytes",
             v.bytes.len()
         );
-        let breaks = input[..v.origin.start]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        assert!(
-            v.line <= breaks,
-            "{name}: line {} but only {breaks} line breaks before {:?}",
-            v.line,
-            v.origin
-        );
-        // `locate` places an offset of the view on a line of the input,
-        // at an offset inside the origin.
-        for offset in [
+        let mut offsets = [
             0,
             v.decoded_start,
             v.bytes.len() / 2,
+            v.bytes.len().saturating_sub(1),
             v.bytes.len(),
             v.bytes.len() + 1,
-        ] {
-            let at = v.locate(input, offset);
-            assert!(
-                v.origin.start <= at.offset && at.offset <= v.origin.end,
-                "{name}: locate({offset}) = {} outside origin {:?}",
-                at.offset,
-                v.origin
-            );
-            assert!(
-                at.line >= v.line && at.line <= all_breaks,
-                "{name}: locate({offset}) on line {} (view line {}, {all_breaks} breaks in input)",
-                at.line,
-                v.line
-            );
+        ];
+        offsets.sort_unstable();
+        let requests: Vec<(usize, usize)> = offsets.iter().map(|&o| (i, o)).collect();
+        let places = decoded.to_input(input, &requests);
+        for (offset, at) in offsets.iter().zip(&places) {
+            assert!(*at <= input.len(), "{name}: to_input({offset}) = {at}");
+            if v.depth == 1 && v.decoded_start == 0 {
+                assert!(
+                    v.origin.start <= *at && *at <= v.origin.end,
+                    "{name}: to_input({offset}) = {at} outside origin {:?}",
+                    v.origin
+                );
+            }
         }
-        let utf16 = matches!(v.encoding, Encoding::Utf16Le | Encoding::Utf16Be);
-        if v.depth == 1 && !utf16 {
-            assert_eq!(v.line, breaks, "{name}: line of {:?}", v.origin);
-        }
+        assert!(
+            places.windows(2).all(|w| w[0] <= w[1]),
+            "{name}: places {places:?} of ascending offsets {offsets:?} not ascending"
+        );
     }
 }
 
@@ -121,5 +116,11 @@ fuzz_target!(|data: &[u8]| {
         noisy.extend(hits.iter().rev().take(2));
         let again = decoded_views(input, &noisy);
         check(input, &again, "noisy hits");
+    }
+    // A window of a longer UTF-16 text: decoded whole, from its start.
+    if input.len() % 2 == 0 {
+        let big = extra.len() % 2 == 1;
+        let window = decoded_window(input, &hits, Some(big));
+        check(input, &window, "UTF-16 window");
     }
 });

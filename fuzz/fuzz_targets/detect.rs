@@ -17,8 +17,8 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use keygate::detect::{Detector, Location};
-use keygate::rules::CredentialKind;
+use keygate::engine::detect::{Detector, Location};
+use keygate::engine::rules::CredentialKind;
 use libfuzzer_sys::fuzz_target;
 
 fn detector() -> &'static Detector {

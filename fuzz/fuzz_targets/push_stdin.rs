@@ -1,5 +1,5 @@
 //! The pre-receive and pre-push standard-input parsers
-//! (`keygate::push::parse_pre_receive`, `parse_pre_push`).
+//! (`keygate::sources::git::push::parse_pre_receive`, `parse_pre_push`).
 //!
 //! What git writes there is trusted in shape but the parsers see raw bytes;
 //! they must never panic, must name a line that exists when they refuse, must
@@ -7,7 +7,7 @@
 //! must survive a round trip through git's own format.
 #![no_main]
 
-use keygate::push::{parse_pre_push, parse_pre_receive, PushError, RefUpdate};
+use keygate::sources::git::push::{parse_pre_push, parse_pre_receive, PushError, RefUpdate};
 use libfuzzer_sys::fuzz_target;
 
 const ZERO: &str = "0000000000000000000000000000000000000000";

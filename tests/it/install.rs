@@ -192,7 +192,8 @@ fn installed_hook_refuses_a_staged_key_then_allows_a_clean_commit() {
         .stdout_has(".git/hooks/pre-commit");
     let hook = hooks(&t).join("pre-commit");
     assert!(is_executable(&hook));
-    assert_eq!(hook_files(&hooks(&t)), ["pre-commit"]);
+    assert_eq!(hook_files(&hooks(&t)), ["commit-msg", "pre-commit"]);
+    assert!(is_executable(&hooks(&t).join("commit-msg")));
 
     t.stage("README.md", "# project\n");
     t.commit("init").status(0);
@@ -245,7 +246,7 @@ fn install_twice_keeps_one_hook_and_the_original_once() {
     assert_eq!(hook.matches(MARKER).count(), 1, "{hook}");
     assert_eq!(
         hook_files(&hooks(&t)),
-        ["pre-commit", "pre-commit.keygate-previous"]
+        ["commit-msg", "pre-commit", "pre-commit.keygate-previous"]
     );
     assert_eq!(
         read(&hooks(&t).join("pre-commit.keygate-previous")),
@@ -302,7 +303,7 @@ fn core_hooks_path_is_honoured_and_both_hooks_run() {
     let dir = t.path().join(".githooks");
     assert_eq!(
         hook_files(&dir),
-        ["pre-commit", "pre-commit.keygate-previous"]
+        ["commit-msg", "pre-commit", "pre-commit.keygate-previous"]
     );
     assert!(read(&dir.join("pre-commit")).contains(MARKER));
     assert!(!hooks(&t).join("pre-commit").exists());
@@ -323,6 +324,35 @@ fn install_with_repo_from_elsewhere() {
         .status(0)
         .stdout_has("project/.git/hooks/pre-commit");
     assert!(read(&t.path().join("project/.git/hooks/pre-commit")).contains(MARKER));
+}
+
+#[test]
+fn installed_commit_msg_hook_checks_the_message_an_existing_hook_wrote() {
+    let t = Test::repo();
+    // A hook like Gerrit's, which edits the message in place.
+    let id = key_id();
+    let editing = "#!/bin/sh\nprintf 'Trailer: %s\\n' \"$(cat trailer)\" >> \"$1\"\n".to_string();
+    write_script(&hooks(&t).join("commit-msg"), &editing);
+    install(&t, &[])
+        .status(0)
+        .stdout_has("installed keygate's commit-msg hook")
+        .stdout_has("commit-msg.keygate-previous");
+    t.write("trailer", "clean\n");
+    t.stage("README.md", "# x\n");
+    t.commit("init").status(0);
+    // What the kept hook writes is what keygate checks.
+    t.write("trailer", format!("{id}\n"));
+    t.stage("notes.txt", "n\n");
+    t.commit("notes")
+        .status(1)
+        .output_has("in the commit message")
+        .never_shows(&id);
+    assert_eq!(t.commit_count(), 1);
+    // Uninstall puts the kept hook back.
+    install(&t, &["--uninstall"])
+        .status(0)
+        .stdout_has("removed keygate's commit-msg hook");
+    assert_eq!(read(&hooks(&t).join("commit-msg")), editing);
 }
 
 #[test]
@@ -530,6 +560,7 @@ fn hook_scripts_are_one_posix_script() {
     let pre_commit = text("pre-commit");
     for (name, stdin) in [
         ("pre-commit", "no"),
+        ("commit-msg", "no"),
         ("pre-push", "yes"),
         ("pre-receive", "yes"),
     ] {
@@ -814,7 +845,7 @@ fn global_install_into_an_existing_global_hooks_path_keeps_its_hook() {
         .stdout_has("already set in your global git config");
     assert_eq!(
         hook_files(&mine),
-        ["pre-commit", "pre-commit.keygate-previous"]
+        ["commit-msg", "pre-commit", "pre-commit.keygate-previous"]
     );
 
     t.git(&["init", "-q", "-b", "main", "repo"]);

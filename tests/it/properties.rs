@@ -2,9 +2,9 @@
 //! random texts, a key inserted anywhere is found at the right line and
 //! column, and fingerprints do not move when unrelated lines do.
 
-use keygate::allowlist::Allowlist;
-use keygate::detect::Detector;
-use keygate::scan::{ScanReport, Scanner};
+use keygate::engine::allowlist::Allowlist;
+use keygate::engine::detect::Detector;
+use keygate::engine::scanner::{ScanReport, Scanner};
 
 /// xorshift64*: deterministic, good enough to shuffle test inputs.
 struct Rng(u64);
@@ -184,5 +184,135 @@ fn random_noise_gives_no_finding() {
         let mut report = ScanReport::default();
         scanner.scan("noise", &bytes, None, &mut report);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
+    }
+}
+
+// ------------------------------------- issue 12.2, 12.3: decoded lines
+
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                BASE64[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+/// A YAML document holding `text` in base64, wrapped at `width` columns.
+fn wrapped_yaml(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::from("kind: Secret\ndata:\n  config: >-\n");
+    for line in base64(text.as_bytes()).as_bytes().chunks(width) {
+        out.push_str(indent);
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out
+}
+
+/// Scans `new` as a change from `old`: only the lines git's diff adds count.
+fn scan_change(old: &[u8], new: &[u8]) -> ScanReport {
+    let filter = keygate::sources::git::blobs::added_lines(old, new).expect("a line diff");
+    let mut report = ScanReport::default();
+    scanner().scan("t", new, Some(&filter), &mut report);
+    report
+}
+
+#[test]
+fn a_key_added_inside_a_wrapped_base64_block_counts_by_the_lines_it_changes() {
+    let mut rng = Rng(0x5EED_0012);
+    for round in 0..300 {
+        let mut lines: Vec<String> = (0..rng.below(40) + 2)
+            .map(|_| random_line(&mut rng))
+            .collect();
+        let id = random_key_id(&mut rng);
+        let target = rng.below(lines.len() + 1);
+        let old_lines = if round % 3 == 0 {
+            // The same place held another key with the same first 12
+            // characters: the value's first encoded line may not change.
+            let mut old = lines.clone();
+            let other = format!("{}{}", &id[..12], &random_key_id(&mut rng)[12..]);
+            old.insert(target, format!("aws_access_key_id = {other}"));
+            old
+        } else {
+            lines.clone()
+        };
+        lines.insert(target, format!("aws_access_key_id = {id}"));
+        let width = [76, 64, 60][rng.below(3)];
+        let indent = ["    ", "  ", "\t"][rng.below(3)];
+        let old = wrapped_yaml(&(old_lines.join("\n") + "\n"), width, indent);
+        let new = wrapped_yaml(&(lines.join("\n") + "\n"), width, indent);
+        let report = scan_change(old.as_bytes(), new.as_bytes());
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.values[0] == id)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "round {round}: {new}\n{:?}",
+            report.findings
+        );
+        // Placed on the line where the key's first character is encoded.
+        let encoded = new.lines().nth(found[0].location.line - 1).unwrap();
+        assert!(encoded.starts_with(indent), "{encoded:?}");
+    }
+}
+
+#[test]
+fn a_utf16_key_counts_on_the_line_git_diff_adds_whatever_text_precedes_it() {
+    let mut rng = Rng(0x5EED_0013);
+    let words = ["上", "《", "数据", "a", " ", "\u{0A0A}", "\u{2E80}", "é"];
+    for round in 0..200 {
+        let mut lines: Vec<String> = (0..rng.below(30) + 1)
+            .map(|_| (0..rng.below(12)).map(|_| rng.pick(&words)).collect())
+            .collect();
+        let old = lines.join("\r\n") + "\r\n";
+        let id = random_key_id(&mut rng);
+        let target = rng.below(lines.len() + 1);
+        lines.insert(target, format!("AccessKeyId: {id}"));
+        let new = lines.join("\r\n") + "\r\n";
+        let big = round % 2 == 1;
+        let utf16 = |text: &str| -> Vec<u8> {
+            let mut bytes = if big {
+                vec![0xFE, 0xFF]
+            } else {
+                vec![0xFF, 0xFE]
+            };
+            for unit in text.encode_utf16() {
+                bytes.extend(if big {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                });
+            }
+            bytes
+        };
+        let (old, new) = (utf16(&old), utf16(&new));
+        let report = scan_change(&old, &new);
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.values[0] == id)
+            .collect();
+        assert_eq!(found.len(), 1, "round {round}: {:?}", report.findings);
+        // Its line is git's: `\n` bytes before the key's first unit.
+        let units = utf16(&id);
+        let key_at = new
+            .windows(units.len() - 2)
+            .enumerate()
+            .position(|(i, w)| i % 2 == 0 && w == &units[2..])
+            .expect("the key's units");
+        let line = 1 + new[..key_at].iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(found[0].location.line, line, "round {round}");
     }
 }

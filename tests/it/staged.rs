@@ -261,9 +261,13 @@ fn deletions_renames_mode_changes_and_symlinks() {
     test.stage("old/name.env", format!("AWS_ACCESS_KEY_ID={}\n", key_id()));
     test.stage("run.sh", "echo hi\n");
     test.git(&["commit", "-q", "--no-verify", "-m", "base"]);
-    // Rename of a file with an old key: nothing new enters history.
+    // Rename of a file with an old key: the key arrives at a new path, where
+    // it counts in full (issue 12.6: a rename adds no line, but a rename out
+    // of an allowlisted path must not carry a key out unchecked).
     test.git(&["mv", "old/name.env", "new name.env"]);
-    test.keygate(&["--staged"]).status(0);
+    test.keygate(&["--staged"])
+        .status(1)
+        .stdout_has("new name.env:1:");
     test.git(&["commit", "-q", "-m", "rename"]);
     // Mode-only change.
     test.git(&["update-index", "--chmod=+x", "run.sh"]);

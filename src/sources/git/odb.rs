@@ -365,18 +365,24 @@ impl ObjectReader {
     /// The tree and parents of commit `oid` (none for a commit at a shallow
     /// clone's boundary).
     pub fn commit_tree_and_parents(&mut self, oid: Oid) -> Result<(Oid, Vec<Oid>), ObjectsError> {
+        self.commit(oid).map(|(tree, parents, _)| (tree, parents))
+    }
+
+    /// Commit `oid`: its tree, its parents and its raw bytes (for its
+    /// message, scanned from the same read).
+    pub fn commit(&mut self, oid: Oid) -> Result<(Oid, Vec<Oid>, &[u8]), ObjectsError> {
         // Grafted: its parents are not in this clone.
-        let root = self.shallow.contains(&oid);
+        let grafted = self.shallow.contains(&oid);
         let kind = self.kind;
         let data = self.read_kind(oid, gix_object::Kind::Commit)?;
         let malformed = |e| malformed(oid, e);
         let mut iter = gix_object::CommitRefIter::from_bytes(data, kind);
         let tree = iter.tree_id().map_err(malformed)?;
-        if root {
-            return Ok((to_git2(&tree), Vec::new()));
+        if grafted {
+            return Ok((to_git2(&tree), Vec::new(), data));
         }
         let parents = iter.parent_ids().map(|id| to_git2(&id)).collect();
-        Ok((to_git2(&tree), parents))
+        Ok((to_git2(&tree), parents, data))
     }
 
     /// Tree `oid`, in a buffer of its own (give it back with `recycle`).

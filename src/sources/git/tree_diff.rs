@@ -4,21 +4,23 @@
 //! Each commit's tree is compared with its parents' (merges: only what
 //! differs from every parent, like git's combined diff), descending only
 //! into subtrees whose ids differ. The result is a list of blob changes
-//! with their commit, which `blobs` then reads and scans.
+//! with their commit, which `blobs` then reads and scans. Each commit's
+//! message is scanned here, from the read that finds its tree (`names`):
+//! a message is content that lands in history too.
 
 use std::time::Instant;
 
 use git2::Oid;
 
-use crate::blobs::BlobChange;
-use crate::objects::{
+use crate::engine::scanner::{ScanReport, Scanner, Stop};
+use crate::sources::git::blobs::BlobChange;
+use crate::sources::git::odb::{
     EntryKind, ObjectReader, ObjectStore, ObjectsError, ReadPattern, Tree, TreeEntry,
 };
+use crate::sources::queue::{self, Step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
-    #[error("time budget exceeded while listing the changes of the commits")]
-    TimeBudgetExceeded,
     #[error("internal error: a thread comparing trees stopped; the scan is incomplete")]
     WorkerPanicked,
     #[error(transparent)]
@@ -27,58 +29,99 @@ pub enum CommitsError {
 
 /// Below this many commits, one thread compares their trees.
 const COMMITS_PER_THREAD: usize = 64;
+/// Commits a thread takes at a time: enough that a batch's newest-first
+/// walk reuses its delta bases, few enough that threads stay balanced.
+const COMMITS_PER_BATCH: usize = 256;
 
-/// The changes of `commits`, in their order, computed on all cores.
+/// The changes of `commits`, in their order, computed on all cores. The
+/// commits' messages are scanned with `scanner` on the way, their findings
+/// added to `report` in the commits' order. Past `deadline`, the report is
+/// marked stopped ([`Stop::TimeBudget`]) and no change is returned.
 pub fn changes_of_commits(
     store: &ObjectStore,
     commits: &[Oid],
     deadline: Option<Instant>,
+    scanner: &Scanner,
+    report: &mut ScanReport,
 ) -> Result<Vec<BlobChange>, CommitsError> {
-    // Newest first: packs store the newest version of a file whole and older
-    // ones as deltas against it, so this order finds delta bases in the cache.
-    let walk_part = |part: &[Oid]| -> Result<Vec<BlobChange>, CommitsError> {
-        let mut reader = store.reader(ReadPattern::TreeWalk);
-        let mut per_commit: Vec<Vec<BlobChange>> = Vec::with_capacity(part.len());
-        for &oid in part.iter().rev() {
-            if deadline.is_some_and(|d| Instant::now() > d) {
-                return Err(CommitsError::TimeBudgetExceeded);
+    // Newest first within a batch: packs store the newest version of a file
+    // whole and older ones as deltas against it, so this order finds delta
+    // bases in the cache.
+    type Part = (Vec<BlobChange>, ScanReport);
+    // `None`: out of time.
+    let walk_part =
+        |reader: &mut ObjectReader, part: &[Oid]| -> Result<Option<Part>, CommitsError> {
+            let mut per_commit: Vec<Vec<BlobChange>> = Vec::with_capacity(part.len());
+            let mut messages: Vec<ScanReport> = Vec::new();
+            for &oid in part.iter().rev() {
+                if deadline.is_some_and(|d| Instant::now() > d) {
+                    return Ok(None);
+                }
+                let mut changes = Vec::new();
+                let mut message = ScanReport::default();
+                commit_changes(reader, oid, scanner, &mut message, &mut changes)?;
+                per_commit.push(changes);
+                messages.push(message);
             }
-            let mut changes = Vec::new();
-            commit_changes(&mut reader, oid, &mut changes)?;
-            per_commit.push(changes);
+            let mut report = ScanReport::default();
+            messages.into_iter().rev().for_each(|m| report.merge(m));
+            Ok(Some((
+                per_commit.into_iter().rev().flatten().collect(),
+                report,
+            )))
+        };
+    type Done = Vec<(usize, Result<Option<Part>, CommitsError>)>;
+    let workers = queue::worker_count(commits.len(), COMMITS_PER_THREAD);
+    let states = queue::run(
+        commits.len(),
+        COMMITS_PER_BATCH,
+        workers,
+        || (store.reader(ReadPattern::TreeWalk), Done::new()),
+        |(reader, done), batch| {
+            let start = batch.start;
+            let part = walk_part(reader, &commits[batch]);
+            let step = match part {
+                Ok(Some(_)) => Step::Continue,
+                Ok(None) | Err(_) => Step::Stop,
+            };
+            done.push((start, part));
+            step
+        },
+    );
+    let mut parts: Done = Vec::new();
+    for state in states {
+        match state {
+            Some((_, done)) => parts.extend(done),
+            None => return Err(CommitsError::WorkerPanicked),
         }
-        Ok(per_commit.into_iter().rev().flatten().collect())
-    };
-    let workers = crate::blobs::worker_count(commits.len(), COMMITS_PER_THREAD);
-    if workers == 1 {
-        return walk_part(commits);
     }
-    let chunk = commits.len().div_ceil(workers);
-    let parts: Vec<Result<Vec<BlobChange>, CommitsError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = commits
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || walk_part(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(Err(CommitsError::WorkerPanicked)))
-            .collect()
-    });
+    parts.sort_unstable_by_key(|(start, _)| *start);
     let mut changes = Vec::new();
-    for part in parts {
-        changes.extend(part?);
+    let mut found = ScanReport::default();
+    for (_, part) in parts {
+        let Some((part, messages)) = part? else {
+            report.stop(Stop::TimeBudget { unscanned: None });
+            return Ok(Vec::new());
+        };
+        changes.extend(part);
+        found.merge(messages);
     }
+    report.merge(found);
     Ok(changes)
 }
 
-/// What commit `oid` adds. For a merge, only files that differ from every
-/// parent: content that one side already had is not new in the merge.
+/// What commit `oid` adds, and its message scanned. For a merge, only files
+/// that differ from every parent: content that one side already had is not
+/// new in the merge.
 fn commit_changes(
     reader: &mut ObjectReader,
     oid: Oid,
+    scanner: &Scanner,
+    report: &mut ScanReport,
     out: &mut Vec<BlobChange>,
 ) -> Result<(), CommitsError> {
-    let (tree, parents) = reader.commit_tree_and_parents(oid)?;
+    let (tree, parents, data) = reader.commit(oid)?;
+    crate::sources::git::names::scan_commit_object(scanner, oid, data, report);
     let mut parent_trees = Vec::with_capacity(parents.len());
     for parent in parents {
         parent_trees.push(Some(reader.commit_tree_and_parents(parent)?.0));

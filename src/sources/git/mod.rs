@@ -6,18 +6,34 @@
 //! before the first commit), honouring `GIT_DIR`, `GIT_WORK_TREE` and
 //! `GIT_INDEX_FILE` as git sets them for hooks (`git commit -a` and
 //! `git commit -- PATH` run the hook with a temporary index). Only the lines a
-//! change adds count, and line numbers are those of the staged file.
+//! change adds to a file count, and line numbers are those of the staged
+//! file. Content that arrives at a path where it was not (a rename, a copy,
+//! an add) counts in full there, under that path's allowlist: renames are
+//! not paired with their source, or `git mv tests/fixtures/creds.env
+//! src/prod.env` would add no line and move an allowed key out unchecked.
+//! The names of new paths are scanned too (`names`).
 //!
 //! Cost matters here more than anywhere: the comparison only looks at object
 //! ids, so a blob is read only when its id changed.
 
+pub mod blobs;
+pub mod history;
+pub mod index_fast;
+pub mod names;
+pub mod odb;
+pub mod push;
+pub mod refs;
+pub mod reftable;
+pub mod staged_git;
+pub mod tree_diff;
+
 use std::path::{Path, PathBuf};
 
-use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Repository};
+use git2::{Delta, DiffOptions, FileMode, Repository};
 
-use crate::blobs::{scan_changes, BlobChange, ReadLimits};
-use crate::objects::{ObjectStore, ObjectsError};
-use crate::scan::{ScanReport, Scanner};
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
+use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 /// Blobs larger than this are not read into memory; the scan reports them as
 /// not scanned (exit 2) unless their path is allowlisted.
@@ -48,7 +64,7 @@ pub enum GitError {
     #[error(transparent)]
     Objects(#[from] ObjectsError),
     #[error(transparent)]
-    Refs(#[from] crate::refs::RefsError),
+    Refs(#[from] crate::sources::git::refs::RefsError),
 }
 
 /// Opens the repository the way git's own commands find it: `GIT_DIR` and
@@ -63,7 +79,7 @@ pub fn open_repository() -> Result<Repository, GitError> {
         {
             GitError::ExtensionUnsupported {
                 path,
-                name: crate::error::scrub(name.trim()),
+                name: crate::engine::redact::scrub(name.trim()),
             }
         } else if source.message().contains("object format") {
             GitError::ObjectFormatUnsupported { path }
@@ -109,6 +125,12 @@ fn configure_libgit2() {
 }
 
 /// The work tree root, where `.keygate.toml` lives.
+/// Where the repository's config (`.keygate.toml`) is looked for: its work
+/// tree, or the git directory of a bare repository.
+pub fn config_dir(repo: &Repository) -> &Path {
+    repo.workdir().unwrap_or_else(|| repo.path())
+}
+
 pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
     repo.workdir().ok_or_else(|| GitError::BareRepository {
         path: repo.path().to_path_buf(),
@@ -129,42 +151,37 @@ pub fn scan_staged(
         max_blob_bytes,
         deadline: None,
     };
+    crate::sources::git::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }
 
 /// The files whose staged content differs from `HEAD`, with their old blob
-/// when the file existed before (renames paired with their source).
+/// when the same path existed before. No rename detection: a renamed or
+/// copied file is new at its new path.
 fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
-    if let Some(changes) = crate::index_fast::modified_in_place(repo) {
+    if let Some(changes) = crate::sources::git::index_fast::modified_in_place(repo) {
         return Ok(changes);
     }
     let index = match repo.index() {
         Ok(index) => index,
         // A split or sparse index (mandatory extensions `link`, `sdir`):
         // git itself compares it with HEAD.
-        Err(e) if crate::staged_git::needs_git(&e) => {
-            return crate::staged_git::staged_changes(repo)
+        Err(e) if crate::sources::git::staged_git::needs_git(&e) => {
+            return crate::sources::git::staged_git::staged_changes(repo)
         }
         Err(e) => return Err(GitError::IndexUnreadable(e)),
     };
-    let head_tree = crate::refs::head_tree(repo)?;
+    let head_tree = crate::sources::git::refs::head_tree(repo)?;
     let mut options = DiffOptions::new();
     options
         .include_typechange(true)
         .ignore_submodules(true)
         .skip_binary_check(true)
         .context_lines(0);
-    let mut diff = repo
+    let diff = repo
         .diff_tree_to_index(head_tree.as_ref(), Some(&index), Some(&mut options))
         .map_err(GitError::DiffFailed)?;
-    let has = |status: Delta| diff.deltas().any(|d| d.status() == status);
-    if has(Delta::Added) && has(Delta::Deleted) {
-        let mut find = DiffFindOptions::new();
-        find.renames(true).copies(false);
-        diff.find_similar(Some(&mut find))
-            .map_err(GitError::DiffFailed)?;
-    }
     let mut files = Vec::new();
     for delta in diff.deltas() {
         let new = delta.new_file();
@@ -179,10 +196,10 @@ fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
         let old = delta.old_file();
         let old = (!old.id().is_zero()
             && old.mode() != FileMode::Commit
-            && delta.status() != Delta::Added)
-            .then(|| old.id());
+            && matches!(delta.status(), Delta::Modified | Delta::Typechange))
+        .then(|| old.id());
         if old == Some(new.id()) {
-            continue; // mode-only change or exact rename: nothing new
+            continue; // mode-only change at the same path: nothing new
         }
         files.push(BlobChange {
             path: String::from_utf8_lossy(new.path_bytes().unwrap_or_default()).into_owned(),

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
-use crate::blobs::BlobChange;
+use crate::sources::git::blobs::BlobChange;
 
 /// One index entry: path, blob id and mode.
 struct Entry<'a> {
@@ -75,7 +75,7 @@ pub fn modified_in_place(repo: &Repository) -> Option<Vec<BlobChange>> {
             cache = cache.or(shared_cache);
         }
     }
-    let head = crate::refs::head_tree(repo).ok()??;
+    let head = crate::sources::git::refs::head_tree(repo).ok()??;
     let mut out = Vec::new();
     compare(repo, &entries, 0, cache.as_ref(), &head, &mut out)?;
     Some(out)

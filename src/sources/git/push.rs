@@ -9,16 +9,18 @@
 //!
 //! Every new commit counts, not only the tips: a key added in one commit and
 //! removed in the next still lives in history. `commits` lists what each new
-//! commit changes and `blobs` reads each new blob once, however many commits
-//! and refs bring it.
+//! commit changes (and scans its message) and `blobs` reads each new blob
+//! once, however many commits and refs bring it. What a push brings besides
+//! contents counts too (`names`): the names of the refs it creates or
+//! updates, the paths its commits add, and annotated tags' messages.
 
 use git2::{ObjectType, Oid, Repository, Sort};
 
-use crate::blobs::{scan_changes, BlobChange, ReadLimits};
-use crate::commits::{changes_of_commits, tree_changes, CommitsError};
-use crate::git::GitError;
-use crate::objects::{ObjectStore, ObjectsError, ReadPattern};
-use crate::scan::{ScanReport, Scanner};
+use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
+use crate::sources::git::odb::{ObjectStore, ObjectsError, ReadPattern};
+use crate::sources::git::tree_diff::{changes_of_commits, tree_changes, CommitsError};
+use crate::sources::git::GitError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -129,7 +131,7 @@ fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
     if text.bytes().all(|b| b == b'0') {
         return Ok(None);
     }
-    crate::objects::oid_from_hex(text)
+    crate::sources::git::odb::oid_from_hex(text)
         .map(Some)
         .ok_or(PushError::ObjectIdInvalid { line })
 }
@@ -153,18 +155,14 @@ pub fn scan_push(
         let Some(new) = update.new else {
             continue; // deletion: nothing arrives
         };
+        crate::sources::git::names::scan_ref_name(scanner, &update.refname, report);
         let object = repo
             .find_object(new, None)
             .map_err(|source| PushError::ObjectUnreadable { oid: new, source })?;
         // Annotated tags: the message is content too; then the tagged object.
         let mut target = object;
         while let Some(tag) = target.as_tag() {
-            let name = format!("{} (tag message)", update.refname);
-            let before = report.findings.len();
-            scanner.scan(&name, tag.message_bytes().unwrap_or_default(), None, report);
-            for finding in &mut report.findings[before..] {
-                finding.commit = Some(tag.id().to_string());
-            }
+            crate::sources::git::names::scan_tag_message(scanner, &update.refname, tag, report);
             target = tag.target().map_err(|source| PushError::ObjectUnreadable {
                 oid: tag.id(),
                 source,
@@ -196,7 +194,7 @@ pub fn scan_push(
     }
     if any_tip {
         if let Known::AllRefs = known {
-            crate::refs::walk_all_refs(repo, &mut walk, true)?;
+            crate::sources::git::refs::walk_all_refs(repo, &mut walk, true)?;
         }
         for update in updates {
             if let Some(old) = update.old {
@@ -215,8 +213,15 @@ pub fn scan_push(
         let commits = walk
             .collect::<Result<Vec<Oid>, _>>()
             .map_err(PushError::WalkFailed)?;
-        changes.extend(changes_of_commits(&store, &commits, limits.deadline)?);
+        changes.extend(changes_of_commits(
+            &store,
+            &commits,
+            limits.deadline,
+            scanner,
+            report,
+        )?);
     }
+    crate::sources::git::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
     Ok(())
 }

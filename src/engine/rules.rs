@@ -2,9 +2,9 @@
 //!
 //! Every rule carries its id, what it finds, the literals the prefilter looks
 //! for, the pattern that confirms a candidate, and examples that must and must
-//! not be found. `tests` in this module (and `keygate rules --check`) prove
-//! each rule against its own examples, so a change to a pattern that breaks a
-//! real format fails the build instead of letting a key through.
+//! not be found. The tests in this module prove each rule against its own
+//! examples, so a change to a pattern that breaks a real format fails the
+//! build instead of letting a key through.
 //!
 //! This module holds no logic beyond the table: how a rule is applied lives in
 //! `detect`.
@@ -171,10 +171,17 @@ pub const RULES: &[Rule] = &[
         description: "AWS secret access key: 40 base64 characters assigned to an AWS secret \
                       keyword",
         literals: &["secret"],
-        // `name`: the identifier holding "secret"; then up to 16 characters of
-        // glue (quotes, `=`, `:`, `=>`, `,`, `>`, `(`, spaces, escapes) and at
-        // most one line break; then the value.
-        pattern: r#"(?i)(?P<name>[a-z0-9_.\-]*secret[a-z0-9_.\-]*)[^a-z0-9+/\n]{0,16}(?:\n[^a-z0-9+/\n]{0,16})?(?P<value>[a-z0-9+/]{40})"#,
+        // `name`: the identifier holding "secret", with the words `access`
+        // and `key` after it when they are spelled apart (`AWS Secret Access
+        // Key`, the console's and the docs' label). Then the glue: up to 16
+        // characters (quotes, `=`, `:`, `=>`, `,`, `>`, `(`, `|`, escapes)
+        // between any runs of spaces and tabs (column-aligned files), at
+        // most one line break, the XML attributes that sit between a .NET
+        // setting's name and its value (`serializeAs="String">`, `value=`);
+        // then the value. Every part is a bounded or single-class repetition
+        // on a window of at most a few KB: the regex crate runs it in linear
+        // time.
+        pattern: r#"(?i)(?P<name>[a-z0-9_.\-]*secret[a-z0-9_.\-]*(?:[ \t]+(?:access|key)[a-z0-9_.\-]*){0,2})[ \t]*[^a-z0-9+/\n]{0,16}[ \t]*(?:serializeas[^a-z0-9+/\n]{1,4}string[^a-z0-9+/\n]{0,4})?(?:\n[ \t]*[^a-z0-9+/\n]{0,16}[ \t]*)?(?:value[^a-z0-9+/\n]{1,4})?(?P<value>[a-z0-9+/]{40})"#,
         confirmation: Confirmation::Assignment,
         boundary: Boundary::Base64,
         examples: &[
@@ -195,6 +202,33 @@ pub const RULES: &[Rule] = &[
             "aws_secret_access_key = Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu\r\n",
             "--aws-secret-access-key=Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
             "s3 {\n  secret = \"Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu\" # aws\n}",
+            // The console's and the docs' label, as text, JSON and a table.
+            "AWS Secret Access Key: Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "Secret access key: Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            r#"{"AWS Secret Access Key": "Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu"}"#,
+            "| AWS Secret Access Key | Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu |",
+            "| `AWS_SECRET_ACCESS_KEY` | `Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu` |",
+            "**AWS Secret Access Key:**\n`Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu`",
+            "aws secret access key:\n    Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "AWS Secret Key = Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            // Column-aligned ini, env and properties files, spaces or tabs.
+            "aws_secret_access_key =                                  Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "aws_secret_access_key                      = Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "aws_secret_access_key                      =                     Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "aws_secret_access_key\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t= Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "AWS_SECRET_ACCESS_KEY:\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\tZr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            // .NET app.config / web.config and settings files.
+            r#"<add key="AWSSecretKey" value="Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu"/>"#,
+            r#"<add key="AWSSecretKey"   value="Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu" />"#,
+            r#"<add name="aws.secretKey" value="Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu"/>"#,
+            r#"<add key='AWS_SECRET_ACCESS_KEY' value='Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu'/>"#,
+            "<setting name=\"AWSSecretKey\" serializeAs=\"String\">\n  <value>Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu</value>",
+            // Words joined every way.
+            "secret-access-key: Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "secretAccessKey = \"Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu\"",
+            "SecretKey=Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "AWS.Secret.Access.Key=Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "[aws]\nsecret_access_key = Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
         ],
         negatives: &[
             // The documentation example.
@@ -219,6 +253,18 @@ pub const RULES: &[Rule] = &[
             "The secret access key is shown once, when you create the key.",
             // A path is not a key.
             "secret_key_file = src/main/java/com/example/deploy/Secrets1",
+            // Near misses of the spellings above: somebody else's secret...
+            r#"<add key="ClientSecret" value="Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu"/>"#,
+            "| Client Secret | Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu |",
+            // ...words that are not part of the label...
+            "my secret santa list: Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            "AWS Secret Access Key (rotated monthly): Zr4nK2pQ9sVw7xYb3cDe5fGh1jKl6mNo8pQr0sTu",
+            // ...placeholders, digests and the docs' example, aligned.
+            "aws_secret_access_key =                              <your secret access key>",
+            "aws_secret_access_key =                              356a192b7913b04c54574d18c28d46e6395428ab",
+            "| AWS Secret Access Key | wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY |",
+            r#"<add key="AWSSecretKey" value=""/>"#,
+            r#"<add key="AWSSecretKey" value="YOUR_SECRET_ACCESS_KEY_GOES_HERE_PLEASE"/>"#,
         ],
     },
     Rule {
@@ -321,7 +367,7 @@ pub const DOCUMENTATION_EXAMPLES: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Detector;
+    use crate::engine::detect::Detector;
 
     #[test]
     fn rule_ids_are_unique() {
@@ -350,7 +396,7 @@ mod tests {
                 let found = detector.detect(negative.as_bytes());
                 let allowed = found
                     .iter()
-                    .all(|d| crate::allowlist::is_documentation_example(&d.value));
+                    .all(|d| crate::engine::allowlist::is_documentation_example(&d.value));
                 if !allowed {
                     failures.push(format!("{}: negative {negative:?} gave {found:?}", rule.id));
                 }

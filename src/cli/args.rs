@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::error::Error;
+use crate::cli::error::Error;
 use crate::report::Format;
 
 pub const USAGE: &str = "\
@@ -16,8 +16,13 @@ Usage:
   keygate history [REVISION...]       every credential already in history (default: all refs);
                                       --write-baseline FILE records them for [allowlist] baseline
   keygate hook pre-commit             the pre-commit hook (what hooks/pre-commit runs)
+  keygate hook commit-msg FILE        the commit-msg hook: the message of the commit being made
   keygate hook pre-receive            the server hook: every commit a push brings (stdin as git gives it)
   keygate hook pre-push REMOTE [URL]  the client hook: commits the remote does not have yet
+  keygate audit-log [FILE]            the server's audit log as a table (default FILE: [server]
+                                      audit_log of --config); --pusher NAME, --fingerprint FP
+                                      (whole or its hash), --event EVENT filter; --format json
+                                      prints the matching records as JSON lines
 
 Options:
   --format text|json|sarif  report format (default: text)
@@ -38,6 +43,8 @@ pub enum Command {
     Staged,
     History(Vec<String>),
     Hook(HookName),
+    /// `audit-log [FILE]`: the server's audit log.
+    AuditLog(Option<PathBuf>),
     Help,
     Version,
 }
@@ -46,6 +53,7 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookName {
     PreCommit,
+    CommitMsg,
     PreReceive,
     PrePush,
 }
@@ -62,6 +70,8 @@ pub struct Args {
     pub hook_args: Vec<String>,
     /// `history --write-baseline FILE`.
     pub write_baseline: Option<PathBuf>,
+    /// `audit-log --pusher/--fingerprint/--event`.
+    pub audit_filters: crate::cli::audit::Filters,
 }
 
 impl Args {
@@ -74,10 +84,11 @@ impl Args {
         let mut format = Format::Text;
         let mut config = None;
         let mut show_secrets = false;
-        let mut max_file_size = crate::git::DEFAULT_MAX_BLOB_BYTES;
+        let mut max_file_size = crate::sources::git::DEFAULT_MAX_BLOB_BYTES;
         let mut hook_args = Vec::new();
         let mut revisions = Vec::new();
         let mut write_baseline = None;
+        let mut audit_filters = crate::cli::audit::Filters::default();
         let usage = |e: lexopt::Error| Error::Usage(e.to_string());
         while let Some(arg) = parser.next().map_err(usage)? {
             match arg {
@@ -111,15 +122,17 @@ impl Args {
                         Some("scan") => Command::Scan(Vec::new()),
                         Some("staged") => Command::Staged,
                         Some("history") => Command::History(Vec::new()),
+                        Some("audit-log") => Command::AuditLog(None),
                         Some("hook") => {
                             let name = parser.value().map_err(usage)?;
                             Command::Hook(match name.to_str() {
                                 Some("pre-commit") => HookName::PreCommit,
+                                Some("commit-msg") => HookName::CommitMsg,
                                 Some("pre-receive") => HookName::PreReceive,
                                 Some("pre-push") => HookName::PrePush,
                                 _ => {
                                     return Err(Error::Usage(format!(
-                                        "unknown hook {name:?} (expected pre-commit, pre-receive or pre-push)"
+                                        "unknown hook {name:?} (expected pre-commit, commit-msg, pre-receive or pre-push)"
                                     )))
                                 }
                             })
@@ -137,12 +150,37 @@ impl Args {
                 Value(value) if matches!(command, Some(Command::History(_))) => {
                     revisions.push(value.to_string_lossy().into_owned());
                 }
+                Value(value) if command == Some(Command::AuditLog(None)) => {
+                    command = Some(Command::AuditLog(Some(PathBuf::from(value))));
+                }
+                Long(filter @ ("pusher" | "fingerprint" | "event"))
+                    if matches!(command, Some(Command::AuditLog(_))) =>
+                {
+                    let filter = filter.to_string();
+                    let value = parser
+                        .value()
+                        .map_err(usage)?
+                        .to_string_lossy()
+                        .into_owned();
+                    match filter.as_str() {
+                        "pusher" => audit_filters.pusher = Some(value),
+                        "fingerprint" => audit_filters.fingerprint = Some(value),
+                        _ => audit_filters.event = Some(value),
+                    }
+                }
                 Long("write-baseline") => {
                     write_baseline = Some(PathBuf::from(parser.value().map_err(usage)?));
                 }
                 // git passes pre-push the remote's name and URL.
                 Value(value)
                     if command == Some(Command::Hook(HookName::PrePush)) && hook_args.len() < 2 =>
+                {
+                    hook_args.push(value.to_string_lossy().into_owned());
+                }
+                // git passes commit-msg the file holding the message.
+                Value(value)
+                    if command == Some(Command::Hook(HookName::CommitMsg))
+                        && hook_args.is_empty() =>
                 {
                     hook_args.push(value.to_string_lossy().into_owned());
                 }
@@ -157,6 +195,12 @@ impl Args {
             }
             Some(Command::Scan(_)) => Command::Scan(paths),
             Some(Command::History(_)) => Command::History(revisions),
+            Some(Command::Hook(HookName::CommitMsg)) if hook_args.is_empty() => {
+                return Err(Error::Usage(
+                    "hook commit-msg: no FILE given (git passes the file holding the message)"
+                        .into(),
+                ))
+            }
             Some(other) => other,
             None => return Err(Error::Usage(format!("no command given\n\n{USAGE}"))),
         };
@@ -168,6 +212,7 @@ impl Args {
             max_file_size,
             hook_args,
             write_baseline,
+            audit_filters,
         })
     }
 }

@@ -8,9 +8,9 @@
 
 use git2::Repository;
 
-use crate::blobs::BlobChange;
-use crate::git::GitError;
-use crate::refs::RefsError;
+use crate::sources::git::blobs::BlobChange;
+use crate::sources::git::refs::RefsError;
+use crate::sources::git::GitError;
 
 const SUBMODULE_MODE: &str = "160000";
 
@@ -32,7 +32,7 @@ pub fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
         "--no-textconv",
         "--ignore-submodules=all",
     ];
-    let mut command = crate::refs::git_command(repo.path());
+    let mut command = crate::sources::git::refs::git_command(repo.path());
     if let Some(workdir) = repo.workdir() {
         command.arg("--work-tree").arg(workdir);
     }
@@ -48,7 +48,7 @@ pub fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(RefsError::GitFailed {
             args: args.join(" "),
-            message: crate::error::scrub(stderr.lines().next().unwrap_or("").trim()),
+            message: crate::engine::redact::scrub(stderr.lines().next().unwrap_or("").trim()),
         }
         .into());
     }
@@ -84,8 +84,8 @@ fn parse_raw(bytes: &[u8]) -> Option<Vec<BlobChange>> {
         if !matches!(kind, 'A' | 'M' | 'R' | 'C' | 'T') || new_mode == SUBMODULE_MODE {
             continue;
         }
-        let new = crate::objects::oid_from_hex(new)?;
-        let old = crate::objects::oid_from_hex(old)
+        let new = crate::sources::git::odb::oid_from_hex(new)?;
+        let old = crate::sources::git::odb::oid_from_hex(old)
             .filter(|o| !o.is_zero() && old_mode != SUBMODULE_MODE && kind != 'A');
         if new.is_zero() || old == Some(new) {
             continue;

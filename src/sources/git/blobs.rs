@@ -16,13 +16,16 @@ use std::time::Instant;
 
 use git2::Oid;
 
-use crate::objects::{ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern};
-use crate::scan::{is_credential_file, LineFilter, ScanReport, Scanner};
+use crate::engine::detect::{Detected, Incomplete};
+use crate::engine::scanner::{
+    is_credential_file, CommitInfo, LineFilter, Origin, ScanReport, Scanner, Stop,
+};
+use crate::sources::git::odb::{
+    ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
-    #[error("time budget exceeded: {remaining} changed file(s) not scanned")]
-    TimeBudgetExceeded { remaining: usize },
     #[error("internal error: a reading thread stopped; the scan is incomplete")]
     WorkerPanicked,
     #[error("cannot compare the lines of {path}: {source}")]
@@ -110,7 +113,7 @@ pub fn scan_changes(
     } else {
         pack_order(store, &groups, workers)
     };
-    crate::objects::pack_pages::release_now();
+    crate::sources::git::odb::pack_pages::release_now();
 
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -130,19 +133,22 @@ pub fn scan_changes(
                     break;
                 }
                 let group = &groups[index];
-                done.fetch_add(1, Ordering::Relaxed);
                 let mut local = ScanReport::default();
-                let filtered = match scan_group(scanner, &mut reader, group, &mut local) {
-                    Ok(filtered) => filtered,
-                    Err(error) => {
+                let scanned = scan_group(scanner, &mut reader, group, limits.deadline, &mut local)
+                    .unwrap_or_else(|error| {
                         local.problem(&group[0].path, error);
-                        true
-                    }
-                };
+                        GroupScan::Reported
+                    });
+                if scanned == GroupScan::OutOfTime {
+                    // Out of time inside this blob: it counts as not scanned.
+                    stopped.store(true, Ordering::Relaxed);
+                    break;
+                }
+                done.fetch_add(1, Ordering::Relaxed);
                 counts.inputs += std::mem::take(&mut local.inputs);
                 counts.bytes += std::mem::take(&mut local.bytes);
                 // Listed, even with nothing to report, so it is not returned as clean.
-                if filtered
+                if scanned == GroupScan::Filtered
                     || !local.findings.is_empty()
                     || !local.problems.is_empty()
                     || local.allowed > 0
@@ -190,10 +196,9 @@ pub fn scan_changes(
     }
     if stopped.load(Ordering::Relaxed) {
         let remaining = groups.len().saturating_sub(done.into_inner());
-        report.problem(
-            "<time budget>",
-            BlobsError::TimeBudgetExceeded { remaining },
-        );
+        report.stop(Stop::TimeBudget {
+            unscanned: Some(remaining),
+        });
     }
     clean
 }
@@ -235,15 +240,30 @@ fn pack_order(
     order
 }
 
-/// Scans the changes that share one blob. Returns whether a detection may
-/// have been left out by a line filter: then the blob holds something, even
-/// with nothing reported here.
+/// How the scan of the changes that share one blob ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GroupScan {
+    /// Nothing at all was detected: the blob is clean wherever it goes.
+    Clean,
+    /// Every detection was reported or allowed here (or a problem was).
+    Reported,
+    /// A line filter may have left a detection out: the blob holds
+    /// something, even with nothing reported here, and is scanned again
+    /// where it arrives elsewhere.
+    Filtered,
+    /// The deadline passed inside the blob: it was not scanned whole, and
+    /// nothing is reported for it.
+    OutOfTime,
+}
+
+/// Scans the changes that share one blob.
 fn scan_group(
     scanner: &Scanner,
     reader: &mut ObjectReader,
     group: &[&BlobChange],
+    deadline: Option<Instant>,
     report: &mut ScanReport,
-) -> Result<bool, BlobsError> {
+) -> Result<GroupScan, BlobsError> {
     let content = reader.read_kind(group[0].new, gix_object::Kind::Blob)?;
     PROGRESS_BYTES.fetch_add(content.len() as u64, Ordering::Relaxed);
     // A credentials file is one by its name, whatever its content.
@@ -251,17 +271,26 @@ fn scan_group(
     if !by_name && !scanner.detector.has_candidate(content) {
         report.inputs += 1;
         report.bytes += content.len() as u64;
-        return Ok(false);
+        return Ok(GroupScan::Clean);
     }
     // Rare: a candidate. Rarer: a detection, which needs the lines each
     // change adds. Most candidates are words like "secret" in clean code,
-    // so where a line diff would be needed, first ask whether anything is
-    // found at all.
-    let needs_diff = group.iter().any(|c| c.old.is_some());
-    if needs_diff && !scanner.detects_anything(group.iter().map(|c| c.path.as_str()), content) {
+    // so the blob is scanned once, and only where that finds something
+    // (or could not finish) are the changes that bring it compared.
+    let detected = scanner.detector.detect_all(content, deadline);
+    if detected.incomplete == Some(Incomplete::OutOfTime) {
+        return Ok(GroupScan::OutOfTime);
+    }
+    if detected.detections.is_empty() && detected.incomplete.is_none() && !by_name {
         report.inputs += 1;
         report.bytes += content.len() as u64;
-        return Ok(false);
+        return Ok(GroupScan::Clean);
+    }
+    if group.iter().all(|c| c.old.is_none()) {
+        for change in group {
+            record(scanner, change, content, &detected, None, report);
+        }
+        return Ok(GroupScan::Reported);
     }
     // The reader's buffer is needed for the old blobs.
     let content = content.to_vec();
@@ -273,7 +302,7 @@ fn scan_group(
                     Ok(old_content) => old_content,
                     // A partial clone never fetched the old version: every
                     // line counts as added (more is reported, never less).
-                    Err(crate::objects::ObjectsError::ObjectNotFetched { .. }) => &[],
+                    Err(crate::sources::git::odb::ObjectsError::ObjectNotFetched { .. }) => &[],
                     Err(e) => return Err(e.into()),
                 };
                 Some(added_lines(old_content, &content).map_err(|source| {
@@ -284,16 +313,32 @@ fn scan_group(
                 })?)
             }
         };
-        let before = report.findings.len();
-        scanner.scan(&change.path, &content, filter.as_ref(), report);
-        if let Some(commit) = change.commit {
-            for finding in &mut report.findings[before..] {
-                finding.commit = Some(commit.to_string());
-            }
-        }
+        record(
+            scanner,
+            change,
+            &content,
+            &detected,
+            filter.as_ref(),
+            report,
+        );
     }
-    // Without a diff nothing was filtered: what was found is in the report.
-    Ok(needs_diff)
+    Ok(GroupScan::Filtered)
+}
+
+/// Records what was detected in one change's blob, for its path and commit.
+fn record(
+    scanner: &Scanner,
+    change: &BlobChange,
+    content: &[u8],
+    detected: &Detected,
+    filter: Option<&LineFilter>,
+    report: &mut ScanReport,
+) {
+    let before = report.mark();
+    scanner.record(&change.path, content, detected, filter, report);
+    if let Some(commit) = change.commit {
+        report.set_origin(before, &Origin::Blob(CommitInfo::id(commit.to_string())));
+    }
 }
 
 /// The lines of `new` that are not in `old` (1-based, of `new`).

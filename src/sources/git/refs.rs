@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use git2::{ErrorCode, Oid, Repository, Revwalk};
 
-use crate::git::GitError;
+use crate::sources::git::GitError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefsError {
@@ -68,7 +68,9 @@ pub fn head_commit(repo: &Repository) -> Result<Option<Oid>, GitError> {
                 git2::ObjectFormat::Sha256 => 32,
                 _ => 20,
             };
-            if let Some(head) = crate::reftable::head(repo.path(), repo.commondir(), hash_len) {
+            if let Some(head) =
+                crate::sources::git::reftable::head(repo.path(), repo.commondir(), hash_len)
+            {
                 let Some(oid) = head else {
                     return Ok(None);
                 };
@@ -118,6 +120,44 @@ pub fn tips(repo: &Repository, prefix: &str) -> Result<Vec<Oid>, GitError> {
             false,
         ),
     }
+}
+
+/// Reftable: every ref under `refs/` with the object it points at
+/// (unpeeled), symbolic refs left out; `None` in a files repository, where
+/// libgit2 lists them.
+pub fn named_refs(repo: &Repository) -> Result<Option<Vec<(String, Oid)>>, GitError> {
+    if storage(repo) == RefStorage::Files {
+        return Ok(None);
+    }
+    let args = [
+        "for-each-ref",
+        "--format=%(objectname)%00%(symref)%00%(refname)",
+        "refs/",
+    ];
+    let output = run_git(repo, &args, false)?;
+    let mut out = Vec::new();
+    for line in output.lines().filter(|l| !l.is_empty()) {
+        let mut fields = line.splitn(3, '\0');
+        let (Some(hex), Some(symref), Some(name)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(RefsError::GitOutputUnexpected {
+                args: args.join(" "),
+                line: line.to_string(),
+            }
+            .into());
+        };
+        if !symref.is_empty() {
+            continue; // its target is a ref of its own
+        }
+        let oid = crate::sources::git::odb::oid_from_hex(hex).ok_or_else(|| {
+            RefsError::GitOutputUnexpected {
+                args: args.join(" "),
+                line: line.to_string(),
+            }
+        })?;
+        out.push((name.to_string(), oid));
+    }
+    Ok(Some(out))
 }
 
 /// Adds every commit the refs under `refs/` reach to `walk` (`--all`);
@@ -171,11 +211,12 @@ pub fn parse_revision(
             Some(hex) => (false, hex),
             None => (true, line),
         };
-        let oid =
-            crate::objects::oid_from_hex(hex).ok_or_else(|| RefsError::GitOutputUnexpected {
+        let oid = crate::sources::git::odb::oid_from_hex(hex).ok_or_else(|| {
+            RefsError::GitOutputUnexpected {
                 args: format!("rev-parse {revision}"),
                 line: line.to_string(),
-            })?;
+            }
+        })?;
         out.push((include, oid));
     }
     if out.is_empty() {
@@ -195,7 +236,7 @@ fn git_lines(repo: &Repository, args: &[&str], quiet_failure: bool) -> Result<Ve
         .lines()
         .filter(|l| !l.is_empty())
         .map(|line| {
-            crate::objects::oid_from_hex(line.trim()).ok_or_else(|| {
+            crate::sources::git::odb::oid_from_hex(line.trim()).ok_or_else(|| {
                 RefsError::GitOutputUnexpected {
                     args: args.join(" "),
                     line: line.to_string(),
@@ -233,7 +274,7 @@ pub(crate) fn run_git(
         message: if message.is_empty() {
             format!("exit status {}", output.status)
         } else {
-            crate::error::scrub(&message)
+            crate::engine::redact::scrub(&message)
         },
     }
     .into())

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::scan::{ScanReport, Scanner};
+use crate::engine::scanner::{ScanReport, Scanner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {

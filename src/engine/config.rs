@@ -49,12 +49,85 @@ pub enum ConfigError {
     },
     #[error("{path}: detect.disable: no built-in rule `{id}`")]
     DisabledRuleUnknown { path: PathBuf, id: String },
+    #[error("{path}: {list}: {problem}")]
+    ListTooLarge {
+        path: PathBuf,
+        list: &'static str,
+        problem: String,
+    },
+    #[error("{path}: rules: {count} custom rules, over the limit of {limit}")]
+    TooManyRules {
+        path: PathBuf,
+        count: usize,
+        limit: usize,
+    },
     #[error("{path}: allowlist.paths[{index}]: invalid glob: {message}")]
     GlobInvalid {
         path: PathBuf,
         index: usize,
         message: String,
     },
+}
+
+/// The largest config file keygate reads: a config is a page of settings;
+/// anything bigger is a mistake or an attack on every commit's time.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The largest baseline file: some 400,000 fingerprints.
+pub const MAX_BASELINE_BYTES: u64 = 32 << 20;
+/// At most this many `[[rules]]`: each is its own compiled regex.
+pub const MAX_CUSTOM_RULES: usize = 64;
+
+/// Reads a file that must be a regular file of at most `limit` bytes (after
+/// following symlinks: a link to a regular file is fine). A FIFO would hang
+/// the commit and `/dev/zero` would fill memory, so anything else is
+/// refused before a byte is read, and the read stops past `limit` even if
+/// the file grows meanwhile.
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer comes: never wait.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        // `--config /dev/null`, the usual way to say "no config": empty,
+        // and it can neither hang nor grow.
+        if std::fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null")) {
+            return Ok(Vec::new());
+        }
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a directory, FIFO, socket or device): refused",
+        ));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the {} limit: refused", human_size(limit)),
+        )
+    };
+    if metadata.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// `1 MiB`, `32 MiB`, `512 KiB`.
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// The whole config file.
@@ -101,8 +174,9 @@ pub struct DetectConfig {
     /// Built-in rule ids to turn off.
     #[serde(default)]
     pub disable: Vec<String>,
-    /// Look for the exact values of the user's own keys (`~/.aws/credentials`,
-    /// `AWS_SHARED_CREDENTIALS_FILE`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+    /// Look for the exact values of the user's own keys (`~/.aws/credentials`
+    /// or `AWS_SHARED_CREDENTIALS_FILE`, `~/.aws/config` or `AWS_CONFIG_FILE`,
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`).
     #[serde(default = "yes")]
     pub own_keys: bool,
 }
@@ -158,6 +232,19 @@ pub struct ServerConfig {
     /// What to do when the budget runs out: `reject` (fail closed) or `accept`.
     #[serde(default)]
     pub on_timeout: OnTimeout,
+    /// Push protection policy (`policy`): the audit log (JSON lines; relative
+    /// to the config file), inline markers, bypass, who may bypass, and
+    /// where the pusher's identity comes from.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
+    #[serde(default)]
+    pub inline_allow: InlineAllow,
+    #[serde(default)]
+    pub bypass: Bypass,
+    #[serde(default)]
+    pub bypass_users: Vec<String>,
+    #[serde(default)]
+    pub pusher_env: Option<Vec<String>>,
 }
 
 impl Default for ServerConfig {
@@ -165,8 +252,35 @@ impl Default for ServerConfig {
         ServerConfig {
             time_budget_seconds: default_time_budget(),
             on_timeout: OnTimeout::Reject,
+            audit_log: None,
+            inline_allow: Default::default(),
+            bypass: Default::default(),
+            bypass_users: Vec::new(),
+            pusher_env: None,
         }
     }
+}
+
+/// `[server] inline_allow`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InlineAllow {
+    /// Markers are honoured, shown to the pusher and logged.
+    #[default]
+    Record,
+    /// Markers in pushed content have no effect.
+    Ignore,
+}
+
+/// `[server] bypass`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Bypass {
+    /// `git push -o keygate.bypass="<reason>"` lets a push in, logged.
+    #[default]
+    Reason,
+    /// No bypass.
+    Off,
 }
 
 fn default_time_budget() -> f64 {
@@ -201,9 +315,16 @@ pub enum OnTimeout {
 impl Config {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        let unreadable = |source| ConfigError::Unreadable {
             path: path.to_path_buf(),
             source,
+        };
+        let bytes = read_regular_file(path, MAX_CONFIG_BYTES).map_err(unreadable)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            unreadable(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
         })?;
         Config::parse(&text, path)
     }
@@ -239,6 +360,32 @@ impl Config {
                 path: candidate,
                 source,
             }),
+        }
+    }
+
+    /// Settings that are legal but turn the gate off, in words: said on
+    /// every run so that nobody ships one by accident. (The allowlist's own
+    /// are in `Allowlist::warnings`.)
+    pub fn warnings(&self) -> Vec<String> {
+        let off = |id: &str| self.detect.disable.iter().any(|d| d == id);
+        let source = self.source_name();
+        let source = source.display();
+        if crate::engine::rules::RULES.iter().all(|r| off(r.id)) {
+            vec![format!(
+                "{source}: detect.disable turns off every built-in rule: no AWS key is looked for{}",
+                if self.rules.is_empty() {
+                    ""
+                } else {
+                    " (only the custom [[rules]] run)"
+                }
+            )]
+        } else if off("aws-access-key-id") && off("aws-secret-access-key") {
+            vec![format!(
+                "{source}: detect.disable turns off aws-access-key-id and aws-secret-access-key: \
+                 no AWS access key is looked for"
+            )]
+        } else {
+            Vec::new()
         }
     }
 

@@ -1,8 +1,9 @@
 //! The git hook modes: the same engine as the commands, with the inputs a
 //! hook gets from git and the wording it needs.
 //!
-//! `pre-commit` scans the index; `pre-receive` and `pre-push` scan the
-//! commits a push brings (`push`). The server takes its config only from the
+//! `pre-commit` scans the index; `commit-msg` the message of the commit
+//! being made (the file git passes it); `pre-receive` and `pre-push` scan
+//! the commits a push brings (`push`), their messages included. The server takes its config only from the
 //! server (`--config`, or `keygate.config` in the repository's git config),
 //! never from the pushed content: a `.keygate.toml` inside a push must not
 //! loosen the gate.
@@ -14,16 +15,15 @@ use std::time::{Duration, Instant};
 
 use git2::Oid;
 
-use crate::blobs::{BlobsError, ReadLimits};
-use crate::cli::{Args, HookName};
-use crate::commits::CommitsError;
-use crate::config::{Config, OnTimeout};
-use crate::error::Error;
-use crate::git::{self, GitError};
-use crate::push::{self, Known, PushError};
+use crate::cli::args::{Args, HookName};
+use crate::cli::error::Error;
+use crate::cli::{finish, run_staged, Outcome};
+use crate::engine::config::Config;
+use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
-use crate::scan::{ScanReport, Scanner};
-use crate::{finish, run_staged, Outcome};
+use crate::sources::git::blobs::ReadLimits;
+use crate::sources::git::push::{self, Known, PushError};
+use crate::sources::git::{self, GitError};
 
 /// Runs the named hook.
 pub fn run_hook(
@@ -34,9 +34,31 @@ pub fn run_hook(
 ) -> Result<Outcome, Error> {
     match name {
         HookName::PreCommit => run_staged(args, Audience::PreCommit, out, err),
+        HookName::CommitMsg => run_commit_msg(args, out, err),
         HookName::PreReceive => run_push_hook(args, Side::Server, out, err),
         HookName::PrePush => run_push_hook(args, Side::Client, out, err),
     }
+}
+
+/// `commit-msg FILE`: the message git is about to record, with the
+/// repository's config (allowlist, own keys) like the pre-commit hook.
+fn run_commit_msg(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outcome, Error> {
+    let repo = git::open_repository()?;
+    let root = git::config_dir(&repo).to_path_buf();
+    let scanner = crate::cli::build_scanner(args, &root, err)?;
+    let mut report = ScanReport::default();
+    // The CLI refuses commit-msg without its FILE argument.
+    let file = PathBuf::from(args.hook_args.first().cloned().unwrap_or_default());
+    match std::fs::read(&file) {
+        Ok(bytes) => crate::sources::git::names::scan_commit_message(
+            &scanner,
+            None,
+            crate::sources::git::names::message_for_hook(&bytes),
+            &mut report,
+        ),
+        Err(error) => report.problem(file.display().to_string(), error),
+    }
+    finish(args, Audience::CommitMsg, &report, out, err)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,6 +79,9 @@ fn run_push_hook(
         .lock()
         .read_to_end(&mut input)
         .map_err(PushError::InputUnreadable)?;
+    if side == Side::Server {
+        crate::cli::policy::skip_unreadable_global_config(err)?;
+    }
     let repo = git::open_repository()?;
     let (config, updates, known, own_keys) = match side {
         Side::Server => {
@@ -66,17 +91,25 @@ fn run_push_hook(
             };
             // A server has no "own" keys: the pusher's are not on it.
             let updates = push::parse_pre_receive(&input)?;
-            (config, updates, Known::AllRefs, Vec::new())
+            (config, updates, Known::AllRefs, Default::default())
         }
         Side::Client => {
-            let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+            let root = git::config_dir(&repo).to_path_buf();
             let config = Config::discover(args.config.as_deref(), &root)?;
-            let own_keys = crate::local_keys::for_config(&config);
+            let own_keys = crate::cli::local_keys::for_config(&config);
             let updates = push::parse_pre_push(&input)?;
             (config, updates, Known::RemoteTips, own_keys)
         }
     };
-    let scanner = Scanner::from_config(&config, &own_keys)?;
+    let own_keys: crate::cli::local_keys::OwnKeys = own_keys;
+    let mut scanner =
+        Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
+    scanner.write_warnings(err)?;
+    if side == Side::Server
+        && config.server.inline_allow == crate::engine::config::InlineAllow::Ignore
+    {
+        scanner.allowlist.ignore_inline_markers();
+    }
     let deadline = (side == Side::Server)
         .then(|| started + Duration::from_secs_f64(config.server.time_budget_seconds.max(0.0)));
     let limits = ReadLimits {
@@ -84,51 +117,20 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
-        Ok(()) => {}
-        Err(PushError::Commits(CommitsError::TimeBudgetExceeded)) => {
-            report.problem("<time budget>", CommitsError::TimeBudgetExceeded)
-        }
-        Err(e) => return Err(e.into()),
+    push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?;
+    let timed_out = report.only_out_of_time();
+    if side == Side::Server {
+        let push = crate::cli::policy::ServerPush {
+            config: &config,
+            repo: &repo,
+            updates: &updates,
+            timed_out,
+        };
+        return crate::cli::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
-    let timed_out = !report.problems.is_empty()
-        && report.problems.iter().all(|p| {
-            matches!(
-                p.error.downcast_ref::<CommitsError>(),
-                Some(CommitsError::TimeBudgetExceeded)
-            ) || matches!(
-                p.error.downcast_ref::<BlobsError>(),
-                Some(BlobsError::TimeBudgetExceeded { .. })
-            )
-        });
-    if timed_out && config.server.on_timeout == OnTimeout::Accept && report.findings.is_empty() {
-        writeln!(
-            err,
-            "keygate: WARNING: the {:.1} s time budget ran out before every pushed commit was \
-             scanned; accepting anyway because the server is configured with \
-             on_timeout = \"accept\". This push was NOT fully checked.",
-            config.server.time_budget_seconds
-        )?;
-        return Ok(Outcome::Clean);
-    }
-    if timed_out {
-        writeln!(
-            err,
-            "keygate: the {:.1} s time budget ran out before every pushed commit was scanned; \
-             rejecting (fail closed). Push fewer commits at a time, or ask the server admin \
-             to raise [server] time_budget_seconds.",
-            config.server.time_budget_seconds
-        )?;
-    }
-    let audience = match side {
-        Side::Server => Audience::Push,
-        Side::Client => Audience::PrePush,
-    };
-    let outcome = finish(args, audience, &report, out, err)?;
-    if side == Side::Client {
-        let remote = args.hook_args.first().map_or("origin", String::as_str);
-        note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
-    }
+    let outcome = finish(args, Audience::PrePush, &report, out, err)?;
+    let remote = args.hook_args.first().map_or("origin", String::as_str);
+    note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
     Ok(outcome)
 }
 
@@ -148,7 +150,7 @@ fn note_commits_seen_on_the_remote(
     let mut wanted: HashSet<Oid> = report
         .findings
         .iter()
-        .filter_map(|f| crate::objects::oid_from_hex(f.commit.as_deref()?))
+        .filter_map(|f| crate::sources::git::odb::oid_from_hex(&f.origin.commit()?.id))
         .collect();
     if wanted.is_empty() {
         return Ok(());
@@ -156,7 +158,7 @@ fn note_commits_seen_on_the_remote(
     let Ok(mut walk) = repo.revwalk() else {
         return Ok(());
     };
-    let Ok(tips) = crate::refs::tips(repo, &format!("refs/remotes/{remote}/")) else {
+    let Ok(tips) = crate::sources::git::refs::tips(repo, &format!("refs/remotes/{remote}/")) else {
         return Ok(());
     };
     for tip in tips {

@@ -15,18 +15,24 @@
 //!   the UTF-16 text a hit sits in. No hit (and no UTF-16 byte-order mark at
 //!   offset 0) means no decoding at all; it never decodes on speculation.
 //! - Every view is capped at [`MAX_VIEW_BYTES`], all views of one input at
-//!   [`MAX_TOTAL_BYTES`] and at three times the input, and views are decoded
-//!   again at most down to [`MAX_DEPTH`]. An input that reaches the total cap
-//!   is marked [`Decoded::capped`] rather than passed off as fully decoded.
+//!   a budget proportional to the input ([`budget_for`], at most
+//!   [`MAX_TOTAL_BYTES`]: callers decode big inputs in windows of at most
+//!   [`MAX_WINDOW_BYTES`], so the budget never binds ordinary text), and
+//!   views are decoded again down to [`MAX_DEPTH`]. An input that reaches the
+//!   budget, or that still holds encoded text at `MAX_DEPTH`, is marked
+//!   [`Decoded::capped`] rather than passed off as fully decoded: the caller
+//!   must report the scan as incomplete.
 //! - Work is linear in the input: each base64 run, line and UTF-16 stretch is
 //!   decoded once (a run at most once per candidate alignment, so four times).
 //! - It never panics: every index into the input is checked.
 //!
-//! Line numbers: percent, escape and UTF-16 views keep every line break 1:1
-//! (an encoded line break decodes to a space), so line *n* of such a view is
-//! line *n* of its origin ([`DecodedView::keeps_lines`]). A base64 view has
-//! lines of its own; a finding in it belongs to the line its origin starts
-//! on. [`DecodedView::locate`] does this mapping.
+//! Places: every byte of a view maps back to the bytes it was decoded from
+//! ([`Decoded::to_input`]): a base64 byte to the character that encodes it
+//! (so a finding in a block wrapped over many lines lands on the lines its
+//! characters are on), a UTF-16 character to its unit, a percent or escape
+//! view's line *n* to line *n* of its origin (an encoded line break decodes
+//! to a space, so those views keep every line 1:1). Line numbers are then
+//! the input's own: `\n` bytes, as git's diff counts them, also in UTF-16.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -36,19 +42,32 @@ use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
 
-use crate::rules::PAIR_DISTANCE_LINES;
+use crate::engine::rules::PAIR_DISTANCE_LINES;
 
 /// Largest view, in bytes. A longer base64 run or UTF-16 text is decoded in
 /// windows of this size around its hits.
 pub const MAX_VIEW_BYTES: usize = 1 << 20;
 
-/// Most bytes all views of one input may hold together (it is also never
-/// more than three times the input plus 4 KiB).
-pub const MAX_TOTAL_BYTES: usize = 16 << 20;
+/// Largest input callers should decode at once: `detect` cuts longer ones
+/// into overlapping windows of at most this size.
+pub const MAX_WINDOW_BYTES: usize = (4 << 20) + (512 << 10);
+
+/// Bytes the views of an input may hold for each input byte. Ordinary text
+/// needs at most about one (decoded text is never longer than its encoding,
+/// bar UTF-16 of CJK at 1.5); tiny views (a 16-character base64 word each)
+/// cost their overhead too, about ten per byte. The budget bounds memory and
+/// work on hostile input, not the decoding of ordinary files.
+const BUDGET_PER_BYTE: usize = 16;
+
+/// Most bytes all views of one input may hold together: the budget of the
+/// largest window.
+pub const MAX_TOTAL_BYTES: usize = MAX_WINDOW_BYTES * BUDGET_PER_BYTE + (64 << 10);
 
 /// How deep decoding goes: 1 is a view of the input, 2 a view of a view (the
-/// base64 config inside a JWT payload, the UTF-16 script inside base64).
-pub const MAX_DEPTH: u8 = 2;
+/// base64 config inside a JWT payload, the UTF-16 script inside base64), 3
+/// one more (base64 inside a JSON string inside base64). Encoded text that
+/// is still found at this depth makes the input [`Decoded::capped`].
+pub const MAX_DEPTH: u8 = 3;
 
 /// Bytes of the line before a base64 run that its view keeps: the name a
 /// value is assigned to (`AWS_SECRET_ACCESS_KEY: <base64>`) is evidence the
@@ -83,9 +102,14 @@ const ESCAPE_REACH: usize = 8 << 10;
 const UTF16_BEFORE: usize = 8 << 10;
 const UTF16_AFTER: usize = 64 << 10;
 
-/// What each view costs the total budget beyond its bytes, so that a flood
-/// of tiny views is bounded too.
-const VIEW_OVERHEAD: usize = 64;
+/// What each view costs the total budget beyond its bytes (its own size
+/// and its map), so that a flood of tiny views is bounded too.
+const VIEW_OVERHEAD: usize = 160;
+
+/// The budget of an input of `len` bytes.
+pub fn budget_for(len: usize) -> usize {
+    MAX_TOTAL_BYTES.min(len.saturating_mul(BUDGET_PER_BYTE).saturating_add(64 << 10))
+}
 
 /// The encoding a view was decoded from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -130,8 +154,8 @@ pub struct DecodedView {
     /// Bytes of the original input this view decodes: the base64 run (with
     /// its padding, over several lines when wrapped), the lines around
     /// percent or escape sequences (`PAIR_DISTANCE_LINES` either side), the
-    /// UTF-16 text. At depth 2, the part of the depth-1 origin it came from
-    /// (the whole run for a base64 parent, the lines otherwise).
+    /// UTF-16 text. At depth 2 and below, the input bytes its origin in its
+    /// parent maps to.
     pub origin: Range<usize>,
     /// The decoded text: for base64, up to [`CONTEXT_BEFORE`] bytes of the
     /// run's line before it (undecoded), then the decoded bytes.
@@ -139,28 +163,33 @@ pub struct DecodedView {
     /// Where the decoded part of `bytes` starts (0 unless base64 context
     /// precedes it). A finding entirely before it is one of the plain input.
     pub decoded_start: usize,
-    /// The 0-based line of the input that `origin.start` is on (for UTF-16
-    /// input, counted in UTF-16 line breaks, which a byte count of `\n`
-    /// gets wrong: `上` is U+4E0A).
-    pub line: usize,
-    /// Whether line *n* of `bytes` (from 0) is line `line + n` of the input
-    /// (percent, escapes, UTF-16, and views of them). Otherwise every finding
-    /// in the view belongs to line `line`.
-    pub keeps_lines: bool,
-    /// 1 for a view of the input, 2 for a view of a view.
+    /// 1 for a view of the input, 2 for a view of a view, and so on.
     pub depth: u8,
-    /// Whether the input text under `origin` is UTF-16 (and big-endian):
-    /// its line breaks are units, not bytes.
-    utf16_input: Option<bool>,
+    /// The view (index in [`Decoded::views`]) this one was decoded from.
+    pub parent: Option<usize>,
+    /// What this view decodes, in the text it was decoded from (the input,
+    /// or its parent's bytes).
+    local: Range<usize>,
+    map: Map,
 }
 
-/// A place in the input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Position {
-    /// Byte offset in the input.
-    pub offset: usize,
-    /// 0-based line (in UTF-16 line breaks for UTF-16 input).
-    pub line: usize,
+/// How the bytes of a view map back to the text it was decoded from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Map {
+    /// `bytes[..decoded_start]` is the text right before `local.start` as
+    /// it is; decoded byte `d` is encoded by the run's character
+    /// `skip + d / 3 * 4 + d % 3`, the characters being those of
+    /// `segments` (one per line of a wrapped run) in order.
+    Base64 {
+        segments: Vec<Range<usize>>,
+        /// Characters in the segments before each one.
+        before: Vec<usize>,
+        skip: usize,
+    },
+    /// Percent and escapes: line *n* of the view is line *n* of `local`.
+    Lines,
+    /// UTF-16 decoded from `from`: character by character.
+    Utf16 { big: bool, from: usize },
 }
 
 impl DecodedView {
@@ -169,38 +198,69 @@ impl DecodedView {
         self.bytes.get(self.decoded_start..).unwrap_or_default()
     }
 
-    /// Where `offset` of `bytes` (a finding's span start) is in `input`, the
-    /// input this view was made from: its line, and an offset on that line
-    /// (`origin.start` for a view that keeps no lines, else the start of
-    /// the line, or `origin.start` on the view's first line). Feed that
-    /// offset to anything that reads the input's line (`keygate:allow`).
-    pub fn locate(&self, input: &[u8], offset: usize) -> Position {
-        let here = Position {
-            offset: self.origin.start,
-            line: self.line,
-        };
-        if !self.keeps_lines {
-            return here;
-        }
-        let before = self.bytes.get(..offset).unwrap_or(&self.bytes);
-        let Some(k) = memchr::memchr_iter(b'\n', before).count().checked_sub(1) else {
-            return here;
-        };
-        let origin = self.origin.clone();
-        let line_start = match self.utf16_input {
-            Some(big) => utf16_breaks(input, origin.start, origin.clone(), big)
-                .nth(k)
-                .map(|b| b + 2),
-            None => {
-                let source = input.get(origin.clone()).unwrap_or_default();
-                memchr::memchr_iter(b'\n', source)
-                    .nth(k)
-                    .map(|i| origin.start + i + 1)
+    /// Where each of `points` (offsets in `bytes`, ascending) comes from in
+    /// `text`, the text this view was decoded from: one pass over both.
+    fn map_points(&self, text: &[u8], points: &[usize]) -> Vec<usize> {
+        let local = self.local.start.min(text.len())..self.local.end.min(text.len());
+        match &self.map {
+            Map::Base64 {
+                segments,
+                before,
+                skip,
+            } => points
+                .iter()
+                .map(|&o| {
+                    if o < self.decoded_start {
+                        return (local.start + o).saturating_sub(self.decoded_start);
+                    }
+                    let d = o - self.decoded_start;
+                    let c = skip + d / 3 * 4 + d % 3;
+                    let k = before.partition_point(|&b| b <= c).saturating_sub(1);
+                    match (segments.get(k), before.get(k)) {
+                        (Some(segment), Some(&b)) if c - b < segment.len() => {
+                            segment.start + (c - b)
+                        }
+                        _ => local.end,
+                    }
+                })
+                .collect(),
+            Map::Lines => {
+                // (view offset, text offset) of the current line's start.
+                let (mut view_line, mut text_line) = (0, local.start);
+                let mut out = Vec::with_capacity(points.len());
+                for &o in points {
+                    let o = o.min(self.bytes.len());
+                    while let Some(i) = memchr::memchr(b'\n', &self.bytes[view_line.min(o)..o]) {
+                        view_line += i + 1;
+                        text_line = match memchr::memchr(b'\n', &text[text_line..local.end]) {
+                            Some(j) => text_line + j + 1,
+                            None => local.end,
+                        };
+                    }
+                    let line_end = memchr::memchr(b'\n', &text[text_line..local.end])
+                        .map_or(local.end, |j| text_line + j);
+                    out.push((text_line + (o - view_line)).min(line_end));
+                }
+                out
             }
-        };
-        Position {
-            offset: line_start.unwrap_or(origin.end).min(origin.end),
-            line: self.line + k + 1,
+            &Map::Utf16 { big, from } => {
+                let (mut at, mut decoded) = (from.min(text.len()), 0);
+                let mut out = Vec::with_capacity(points.len());
+                for &o in points {
+                    while decoded < o && at < local.end {
+                        let Some((c, next)) = utf16_char(text, at, big) else {
+                            break;
+                        };
+                        if decoded + c.len_utf8() > o {
+                            break;
+                        }
+                        decoded += c.len_utf8();
+                        at = next;
+                    }
+                    out.push(at.min(local.end));
+                }
+                out
+            }
         }
     }
 }
@@ -216,8 +276,52 @@ impl AsRef<[u8]> for DecodedView {
 pub struct Decoded {
     /// In order of their origin.
     pub views: Vec<DecodedView>,
-    /// The total budget ran out: some encoded text was left undecoded.
+    /// Some encoded text was left undecoded: the total budget ran out, or
+    /// views at [`MAX_DEPTH`] still hold encoded text. A scan of this input
+    /// is incomplete.
     pub capped: bool,
+}
+
+impl Decoded {
+    /// Where each `(view, offset in its bytes)` comes from in `input` (the
+    /// input these views were made from): the input offset of the byte,
+    /// character or unit that encodes it; for percent and escape views, the
+    /// same line and about the same column. Linear in the views touched,
+    /// however many requests (views of views are mapped through their
+    /// parents, each view in one pass).
+    pub fn to_input(&self, input: &[u8], requests: &[(usize, usize)]) -> Vec<usize> {
+        let mut out = vec![0; requests.len()];
+        let mut pending: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.views.len()];
+        for (slot, &(view, offset)) in requests.iter().enumerate() {
+            match pending.get_mut(view) {
+                Some(list) => list.push((offset, slot)),
+                None => out[slot] = input.len(),
+            }
+        }
+        let mut order: Vec<usize> = (0..self.views.len()).collect();
+        order.sort_by_key(|&v| std::cmp::Reverse(self.views[v].depth));
+        for v in order {
+            let mut points = std::mem::take(&mut pending[v]);
+            if points.is_empty() {
+                continue;
+            }
+            points.sort_unstable();
+            let view = &self.views[v];
+            let text = match view.parent.and_then(|p| self.views.get(p)) {
+                Some(parent) => &parent.bytes[..],
+                None => input,
+            };
+            let offsets: Vec<usize> = points.iter().map(|p| p.0).collect();
+            let mapped = view.map_points(text, &offsets);
+            for (&(_, slot), at) in points.iter().zip(mapped) {
+                match view.parent {
+                    Some(p) if p < pending.len() => pending[p].push((at, slot)),
+                    _ => out[slot] = at.min(input.len()),
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A literal whose presence means decoding may pay, and what it stands for.
@@ -409,63 +513,131 @@ pub fn trigger_offsets(input: &[u8]) -> Vec<usize> {
 /// [`MAX_DEPTH`]. Cheap to call on every input: with no trigger among the
 /// hits and no UTF-16 byte-order mark at offset 0 it returns at once.
 pub fn decoded_views(input: &[u8], trigger_hits: &[usize]) -> Decoded {
-    decode_within(input, trigger_hits, Budget::new(input.len()))
+    decoded_window(input, trigger_hits, None)
 }
 
-fn decode_within(input: &[u8], trigger_hits: &[usize], mut budget: Budget) -> Decoded {
-    let mut level = decode_level(input, 0, trigger_hits, true, &mut budget);
-    level.sort_by_key(|v| v.origin.start);
-    number_lines(input, &mut level);
-    let mut views = Vec::new();
+/// [`decoded_views`] of a window of a longer input. `utf16`: the whole
+/// input is UTF-16 of this byte order (it starts with a byte-order mark, and
+/// the window starts on a unit), so the window is decoded whole as UTF-16
+/// as the first window is.
+pub fn decoded_window(input: &[u8], trigger_hits: &[usize], utf16: Option<bool>) -> Decoded {
+    decode_within(
+        input,
+        trigger_hits,
+        utf16,
+        Budget::of(budget_for(input.len())),
+    )
+}
+
+fn decode_within(
+    input: &[u8],
+    trigger_hits: &[usize],
+    utf16: Option<bool>,
+    mut budget: Budget,
+) -> Decoded {
+    let bom = match utf16 {
+        Some(big) => Utf16Text::Whole { big, from: 0 },
+        None => Utf16Text::Detect,
+    };
+    let mut views = decode_level(input, 0, trigger_hits, bom, &mut budget);
+    for view in &mut views {
+        view.origin = view.local.clone();
+    }
     // Decoded content → origins: a view of a view that only repeats a view
     // already made from the same place (a JWT on a line that also has `\/`)
     // is dropped.
     let mut seen: HashMap<u64, BTreeMap<usize, usize>> = HashMap::new();
-    for view in &level {
+    for view in &views {
         remember(&mut seen, view);
     }
-    for depth in 2..=MAX_DEPTH {
-        let mut next = Vec::new();
-        for parent in &level {
+    let mut level = 0..views.len();
+    // One level past the deepest: what it would decode is what was left.
+    for depth in 2..=MAX_DEPTH + 1 {
+        let mut children: Vec<(usize, DecodedView)> = Vec::new();
+        for p in level.clone() {
             if budget.capped {
                 break;
             }
+            let parent = &views[p];
             let offset = parent.decoded_start;
             let hits: Vec<usize> = trigger_offsets(parent.decoded())
                 .into_iter()
                 .map(|h| h + offset)
                 .collect();
-            let allow_utf16 = !parent.encoding.is_utf16();
-            let children = decode_level(&parent.bytes, offset, &hits, allow_utf16, &mut budget);
-            if children.is_empty() {
-                continue;
-            }
-            let origins = OriginMap::new(input, parent);
-            for mut child in children {
-                (child.origin, child.line) = origins.map(&child.origin);
-                child.keeps_lines &= parent.keeps_lines;
-                child.utf16_input = parent.utf16_input;
-                child.depth = depth;
-                let repeated = seen
-                    .get(&content_key(child.decoded()))
-                    .is_some_and(|origins| overlaps(origins, &child.origin));
-                if repeated {
-                    budget.refund(child.bytes.len());
-                } else {
-                    remember(&mut seen, &child);
-                    next.push(child);
-                }
+            let utf16 = if parent.encoding.is_utf16() {
+                Utf16Text::No
+            } else {
+                Utf16Text::Detect
+            };
+            let found = decode_level(&parent.bytes, offset, &hits, utf16, &mut budget);
+            children.extend(found.into_iter().map(|child| (p, child)));
+        }
+        if children.is_empty() {
+            break;
+        }
+        let requests: Vec<(usize, usize)> = children
+            .iter()
+            .flat_map(|(p, child)| [(*p, child.local.start), (*p, child.local.end)])
+            .collect();
+        let scratch = Decoded {
+            views,
+            capped: false,
+        };
+        let places = scratch.to_input(input, &requests);
+        views = scratch.views;
+        let first = views.len();
+        for (i, (p, mut child)) in children.into_iter().enumerate() {
+            let start = places[2 * i];
+            child.origin = start..places[2 * i + 1].max(start);
+            child.depth = depth;
+            child.parent = Some(p);
+            let repeated = seen
+                .get(&content_key(child.decoded()))
+                .is_some_and(|origins| overlaps(origins, &child.origin));
+            if repeated {
+                budget.refund(child.bytes.len());
+            } else if usize::from(depth) > usize::from(MAX_DEPTH) {
+                // Encoded text below the deepest level decoded.
+                budget.capped = true;
+            } else {
+                remember(&mut seen, &child);
+                views.push(child);
             }
         }
-        views.append(&mut level);
-        level = next;
+        level = first..views.len();
     }
-    views.append(&mut level);
-    views.sort_by_key(|v| (v.origin.start, v.depth));
+    // In order of origin; parents renumbered.
+    let mut order: Vec<usize> = (0..views.len()).collect();
+    order.sort_by_key(|&v| (views[v].origin.start, views[v].depth, v));
+    let mut new_index = vec![0; views.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let mut slots: Vec<Option<DecodedView>> = views.into_iter().map(Some).collect();
+    let views = order
+        .iter()
+        .filter_map(|&old| slots[old].take())
+        .map(|mut view| {
+            view.parent = view.parent.map(|p| new_index[p]);
+            view
+        })
+        .collect();
     Decoded {
         views,
         capped: budget.capped,
     }
+}
+
+/// Whether (and how) text may be UTF-16 as a whole.
+#[derive(Clone, Copy, Debug)]
+enum Utf16Text {
+    /// UTF-16 views only where hits are, or of all of it after a
+    /// byte-order mark.
+    Detect,
+    /// All of it, from `from`, in this byte order.
+    Whole { big: bool, from: usize },
+    /// Never (it was decoded from UTF-16 already).
+    No,
 }
 
 /// The total budget of one input.
@@ -475,10 +647,6 @@ struct Budget {
 }
 
 impl Budget {
-    fn new(input_len: usize) -> Budget {
-        Budget::of(MAX_TOTAL_BYTES.min(input_len.saturating_mul(3).saturating_add(4096)))
-    }
-
     fn of(bytes: usize) -> Budget {
         Budget {
             left: bytes,
@@ -535,23 +703,28 @@ fn decode_level(
     text: &[u8],
     floor: usize,
     hits: &[usize],
-    allow_utf16: bool,
+    utf16: Utf16Text,
     budget: &mut Budget,
 ) -> Vec<DecodedView> {
     let hits = classify(text, floor, hits);
-    let bom = if allow_utf16 {
-        utf16_bom(text.get(floor..).unwrap_or_default())
-    } else {
-        None
+    let utf16 = match utf16 {
+        Utf16Text::Detect => match utf16_bom(text.get(floor..).unwrap_or_default()) {
+            Some(big) => Utf16Text::Whole {
+                big,
+                from: floor + 2,
+            },
+            None => Utf16Text::Detect,
+        },
+        other => other,
     };
     let mut out = Vec::new();
-    if hits.is_empty() && bom.is_none() {
+    if hits.is_empty() && !matches!(utf16, Utf16Text::Whole { .. }) {
         return out;
     }
     base64_views(text, floor, &hits, budget, &mut out);
     escape_views(text, floor, &hits, budget, &mut out);
-    if allow_utf16 {
-        utf16_views(text, floor, &hits, bom, budget, &mut out);
+    if !matches!(utf16, Utf16Text::No) {
+        utf16_views(text, floor, &hits, utf16, budget, &mut out);
     }
     out
 }
@@ -575,65 +748,25 @@ fn classify(text: &[u8], floor: usize, hits: &[usize]) -> Vec<(usize, Kind)> {
         .collect()
 }
 
-/// A view of depth 1 on line 0: `decode_within` sets both.
-fn view(encoding: Encoding, origin: Range<usize>, bytes: Vec<u8>, start: usize) -> DecodedView {
+/// A view of depth 1 of `local`: `decode_within` sets its origin, depth
+/// and parent.
+fn view(
+    encoding: Encoding,
+    local: Range<usize>,
+    bytes: Vec<u8>,
+    start: usize,
+    map: Map,
+) -> DecodedView {
     DecodedView {
         encoding,
-        origin,
+        origin: local.clone(),
         bytes,
         decoded_start: start,
-        line: 0,
-        keeps_lines: !matches!(encoding, Encoding::Base64 | Encoding::Base64Url),
         depth: 1,
-        utf16_input: match encoding {
-            Encoding::Utf16Le => Some(false),
-            Encoding::Utf16Be => Some(true),
-            _ => None,
-        },
+        parent: None,
+        local,
+        map,
     }
-}
-
-/// Sets the line of views of the input, sorted by origin: one pass, with a
-/// cursor for bytes and one per UTF-16 byte order.
-fn number_lines(input: &[u8], views: &mut [DecodedView]) {
-    // (offset, line breaks before it)
-    let mut bytes = (0, 0);
-    let mut units = [(0, 0); 2];
-    for view in views {
-        let to = view.origin.start.min(input.len());
-        let cursor = match view.encoding {
-            Encoding::Utf16Le => &mut units[0],
-            Encoding::Utf16Be => &mut units[1],
-            _ => &mut bytes,
-        };
-        if to > cursor.0 {
-            let skipped = match view.encoding {
-                Encoding::Utf16Le => utf16_breaks(input, 0, cursor.0..to, false).count(),
-                Encoding::Utf16Be => utf16_breaks(input, 0, cursor.0..to, true).count(),
-                _ => memchr::memchr_iter(b'\n', &input[cursor.0..to]).count(),
-            };
-            *cursor = (to, cursor.1 + skipped);
-        }
-        view.line = cursor.1;
-    }
-}
-
-/// Offsets of the `\n` units in `range` of UTF-16 text whose units start at
-/// even offsets from `base`.
-fn utf16_breaks(
-    text: &[u8],
-    base: usize,
-    range: Range<usize>,
-    big: bool,
-) -> impl Iterator<Item = usize> + '_ {
-    let start = range.start.min(text.len());
-    let end = range.end.clamp(start, text.len());
-    memchr::memchr_iter(b'\n', &text[start..end]).filter_map(move |i| {
-        let newline = start + i;
-        let unit = newline.checked_sub(usize::from(big))?;
-        let aligned = unit >= base && (unit - base).is_multiple_of(2);
-        (aligned && unit_at(text, unit, big) == Some(u16::from(b'\n'))).then_some(unit)
-    })
 }
 
 // ---------------------------------------------------------------- base64
@@ -950,7 +1083,8 @@ fn base64_views(
                 continue;
             }
             let context = text.get(context_from..start).unwrap_or_default();
-            if !budget.charge(context.len() + decoded.len()) {
+            let map_bytes = run.segments.len() * 3 * std::mem::size_of::<usize>();
+            if !budget.charge(context.len() + decoded.len() + map_bytes) {
                 return;
             }
             let mut bytes = Vec::with_capacity(context.len() + decoded.len());
@@ -961,7 +1095,12 @@ fn base64_views(
             } else {
                 Encoding::Base64
             };
-            out.push(view(encoding, start..run.end, bytes, context.len()));
+            let map = Map::Base64 {
+                segments: run.segments.clone(),
+                before: run.before.clone(),
+                skip,
+            };
+            out.push(view(encoding, start..run.end, bytes, context.len(), map));
             break;
         }
     }
@@ -1095,7 +1234,7 @@ fn push_unescaped(
     if !budget.charge(decoded.len()) {
         return false;
     }
-    out.push(view(encoding, region, decoded, 0));
+    out.push(view(encoding, region, decoded, 0, Map::Lines));
     true
 }
 
@@ -1206,7 +1345,7 @@ fn utf16_views(
     text: &[u8],
     floor: usize,
     hits: &[(usize, Kind)],
-    bom: Option<bool>,
+    utf16: Utf16Text,
     budget: &mut Budget,
     out: &mut Vec<DecodedView>,
 ) {
@@ -1217,14 +1356,15 @@ fn utf16_views(
             Encoding::Utf16Le
         }
     };
-    if let Some(big) = bom {
-        let (mut origin, mut at) = (floor, floor + 2);
+    if let Utf16Text::Whole { big, from } = utf16 {
+        let (mut origin, mut at) = (floor, from);
         while at < text.len() {
             let (bytes, end) = decode_utf16(text, at, big, usize::MAX);
             if end <= at || !budget.charge(bytes.len()) {
                 return;
             }
-            out.push(view(encoding(big), origin..end, bytes, 0));
+            let map = Map::Utf16 { big, from: at };
+            out.push(view(encoding(big), origin..end, bytes, 0, map));
             (origin, at) = (end, end);
         }
         return;
@@ -1259,7 +1399,8 @@ fn utf16_views(
         if end <= start || !budget.charge(bytes.len()) {
             continue;
         }
-        out.push(view(encoding(big), start..end, bytes, 0));
+        let map = Map::Utf16 { big, from: start };
+        out.push(view(encoding(big), start..end, bytes, 0, map));
     }
 }
 
@@ -1270,6 +1411,25 @@ fn unit_at(text: &[u8], at: usize, big: bool) -> Option<u16> {
     } else {
         u16::from_le_bytes(pair)
     })
+}
+
+/// The character at `at` (lossily: an unpaired surrogate is U+FFFD) and
+/// where the next one starts.
+fn utf16_char(text: &[u8], at: usize, big: bool) -> Option<(char, usize)> {
+    let unit = unit_at(text, at, big)?;
+    let mut next = at + 2;
+    let c = match unit {
+        0xD800..=0xDBFF => match unit_at(text, next, big) {
+            Some(low @ 0xDC00..=0xDFFF) => {
+                next += 2;
+                let high = u32::from(unit - 0xD800) << 10;
+                char::from_u32(0x10000 + high + u32::from(low - 0xDC00))
+            }
+            _ => None,
+        },
+        _ => char::from_u32(u32::from(unit)),
+    };
+    Some((c.unwrap_or(char::REPLACEMENT_CHARACTER), next))
 }
 
 /// The first unit after the last line break before `unit`, not before `lo`.
@@ -1295,24 +1455,12 @@ fn decode_utf16(text: &[u8], start: usize, big: bool, until: usize) -> (Vec<u8>,
     let mut out = Vec::new();
     let mut at = start;
     while out.len() < hard && at < stop {
-        let Some(unit) = unit_at(text, at, big) else {
+        let Some((c, next)) = utf16_char(text, at, big) else {
             // A trailing odd byte belongs to no unit: cover it all the same.
             at = at.max(text.len());
             break;
         };
-        at += 2;
-        let c = match unit {
-            0xD800..=0xDBFF => match unit_at(text, at, big) {
-                Some(low @ 0xDC00..=0xDFFF) => {
-                    at += 2;
-                    let high = u32::from(unit - 0xD800) << 10;
-                    char::from_u32(0x10000 + high + u32::from(low - 0xDC00))
-                }
-                _ => None,
-            },
-            _ => char::from_u32(u32::from(unit)),
-        }
-        .unwrap_or(char::REPLACEMENT_CHARACTER);
+        at = next;
         out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
         if c == '\n' && (out.len() >= soft || at >= until) {
             break;
@@ -1321,87 +1469,11 @@ fn decode_utf16(text: &[u8], start: usize, big: bool, until: usize) -> (Vec<u8>,
     (out, at)
 }
 
-// ------------------------------------------------------- views of views
-
-/// Maps the origin of a view of `parent` (offsets in `parent.bytes`) to the
-/// input: for a parent that keeps lines, to the lines it covers; otherwise
-/// to the parent's whole origin.
-struct OriginMap {
-    origin: Range<usize>,
-    line: usize,
-    lines: Option<LineBreaks>,
-}
-
-/// Where lines break in a view that keeps lines, and in its origin.
-struct LineBreaks {
-    /// Offsets of `\n` in the view's bytes.
-    view: Vec<usize>,
-    /// Offsets of the same line breaks in the input, and their width (2 in
-    /// UTF-16).
-    input: Vec<usize>,
-    width: usize,
-}
-
-impl OriginMap {
-    fn new(input: &[u8], parent: &DecodedView) -> OriginMap {
-        let origin = parent.origin.clone();
-        let lines = parent.keeps_lines.then(|| {
-            let view = memchr::memchr_iter(b'\n', &parent.bytes).collect();
-            let (input, width) = match parent.utf16_input {
-                Some(big) => {
-                    let breaks = utf16_breaks(input, origin.start, origin.clone(), big);
-                    (breaks.collect(), 2)
-                }
-                None => {
-                    let source = input.get(origin.clone()).unwrap_or_default();
-                    let breaks = memchr::memchr_iter(b'\n', source).map(|i| origin.start + i);
-                    (breaks.collect(), 1)
-                }
-            };
-            LineBreaks { view, input, width }
-        });
-        OriginMap {
-            origin,
-            line: parent.line,
-            lines,
-        }
-    }
-
-    /// The input range and line of a range of the parent's bytes.
-    fn map(&self, local: &Range<usize>) -> (Range<usize>, usize) {
-        let Some(breaks) = &self.lines else {
-            return (self.origin.clone(), self.line);
-        };
-        let first = breaks.view.partition_point(|&b| b < local.start);
-        let last_byte = local.end.saturating_sub(1).max(local.start);
-        let last = breaks.view.partition_point(|&b| b < last_byte);
-        let start = match first.checked_sub(1) {
-            None => self.origin.start,
-            Some(k) => breaks
-                .input
-                .get(k)
-                .map_or(self.origin.end, |&b| b + breaks.width),
-        };
-        // A range that ends with a line break covers that break too.
-        let width = if breaks.view.get(last) == Some(&last_byte) {
-            breaks.width
-        } else {
-            0
-        };
-        let end = breaks
-            .input
-            .get(last)
-            .map_or(self.origin.end, |&b| b + width);
-        let start = start.min(self.origin.end);
-        (start..end.clamp(start, self.origin.end), self.line + first)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{Detection, Detector};
-    use crate::rules::CredentialKind;
+    use crate::engine::detect::{Detection, Detector};
+    use crate::engine::rules::CredentialKind;
     use std::time::{Duration, Instant};
 
     // Fake credentials, assembled so that this file holds none whole.
@@ -1488,6 +1560,17 @@ mod tests {
     }
     fn lines(bytes: &[u8]) -> usize {
         memchr::memchr_iter(b'\n', bytes).count()
+    }
+    /// Where `offset` of `view` comes from in `input`: the offset, and its
+    /// 0-based line (`\n` bytes before it).
+    fn at(decoded: &Decoded, input: &[u8], view: &DecodedView, offset: usize) -> (usize, usize) {
+        let index = decoded
+            .views
+            .iter()
+            .position(|v| std::ptr::eq(v, view))
+            .expect("a view of this result");
+        let offset = decoded.to_input(input, &[(index, offset)])[0];
+        (offset, lines(&input[..offset]))
     }
     fn total(decoded: &Decoded) -> usize {
         decoded.views.iter().map(|v| v.bytes.len()).sum()
@@ -1583,17 +1666,16 @@ mod tests {
 
         let id_view = view_with(&decoded, &key_id());
         assert_eq!(id_view.origin, range_of(&manifest, &id64));
-        assert_eq!(id_view.line, 6);
-        assert_eq!(
-            id_view.locate(manifest.as_bytes(), id_view.bytes.len() - 1),
-            Position {
-                offset: id_view.origin.start,
-                line: 6
-            }
-        );
+        // The last decoded byte comes from the run's last quantum.
+        let last = id_view.bytes.len() - 1;
+        let (offset, line) = at(&decoded, manifest.as_bytes(), id_view, last);
+        assert_eq!(line, 6);
+        assert!(id_view.origin.contains(&offset) && offset + 4 >= id_view.origin.end);
+        // Its context is the name before it, as it is.
+        let (offset, _) = at(&decoded, manifest.as_bytes(), id_view, 2);
+        assert_eq!(offset, manifest.find("AWS_ACCESS_KEY_ID").unwrap());
         assert_eq!(id_view.encoding, Encoding::Base64);
         assert_eq!(id_view.depth, 1);
-        assert!(!id_view.keeps_lines);
 
         // The secret's base64 holds no trigger: its name does.
         let secret_view = view_with(&decoded, &secret_key());
@@ -1675,9 +1757,9 @@ mod tests {
         let view = view_with(&decoded, "aws_access_key_id");
         assert_eq!(view.depth, 2);
         assert!(find(view.decoded(), "aws_secret_access_key").is_some());
-        // The finding belongs to the JWT payload: the whole depth-1 run.
-        let payload = GITLEAKS_JWT.split('.').nth(1).unwrap();
-        assert_eq!(view.origin, range_of(&input, payload));
+        // It comes from the part of the JWT payload that encodes it.
+        let payload = range_of(&input, GITLEAKS_JWT.split('.').nth(1).unwrap());
+        assert!(payload.start < view.origin.start && view.origin.end <= payload.end);
         // The payload itself is a depth-1 view.
         assert!(decoded
             .views
@@ -1699,9 +1781,9 @@ mod tests {
         assert_eq!(view.depth, 2);
         assert_eq!(view.encoding, Encoding::Utf16Le);
         assert_eq!(view.bytes, script.as_bytes());
-        assert_eq!(view.origin, range_of(&input, &encoded));
-        // The finding's line is the origin's: a view of base64 keeps no lines.
-        assert!(!view.keeps_lines);
+        let run = range_of(&input, &encoded);
+        assert!(run.start <= view.origin.start && view.origin.end <= run.end);
+        assert!(view.origin.start - run.start <= 4 && run.end - view.origin.end <= 4);
         assert!(detections(view)
             .iter()
             .any(|d| d.kind == CredentialKind::CredentialPair));
@@ -1758,8 +1840,7 @@ mod tests {
         assert_eq!(view.encoding, Encoding::Percent);
         // The line and four lines either side, as far as there are any.
         assert_eq!(view.origin, before.len() - 8..input.len());
-        assert_eq!(view.line, 5);
-        assert!(view.keeps_lines);
+        assert_eq!(at(&decoded, input.as_bytes(), view, 0).1, 5);
         assert!(find(&view.bytes, slashed_secret()).is_some());
         assert!(detections(view)
             .iter()
@@ -1773,7 +1854,7 @@ mod tests {
         let decoded = decode(input.as_bytes());
         assert_eq!(decoded.views.len(), 1, "{decoded:#?}");
         let view = &decoded.views[0];
-        assert_eq!(view.line, 0);
+        assert_eq!(at(&decoded, input.as_bytes(), view, 0), (0, 0));
         let found = detections(view);
         let pair = found
             .iter()
@@ -1781,13 +1862,10 @@ mod tests {
             .expect("the key ID and its secret, one line apart, make a pair");
         let (_, _, secret_span) = pair.secret.clone().unwrap();
         assert_eq!(
-            view.locate(input.as_bytes(), secret_span.start),
-            Position {
-                offset: input.find(&second).unwrap(),
-                line: 2
-            }
+            at(&decoded, input.as_bytes(), view, secret_span.start),
+            (input.find(&second).unwrap() + "secret_key=".len(), 2)
         );
-        assert_eq!(view.locate(input.as_bytes(), pair.span.start).line, 1);
+        assert_eq!(at(&decoded, input.as_bytes(), view, pair.span.start).1, 1);
     }
 
     #[test]
@@ -1879,7 +1957,10 @@ mod tests {
             .collect();
         assert_eq!(whole.len(), 1, "{decoded:#?}");
         assert_eq!(whole[0].depth, 2);
-        assert_eq!(whole[0].origin, 0..input.len() - 1);
+        let value = input.find(":\"").unwrap() + 2..input.len() - 3;
+        // An escape view maps back column for column: about its end.
+        assert_eq!(whole[0].origin.start, value.start);
+        assert!(whole[0].origin.end.abs_diff(value.end) <= 2);
     }
 
     // ------------------------------------------------------------ UTF-16
@@ -1905,7 +1986,6 @@ mod tests {
             assert_eq!(view.encoding, encoding);
             assert_eq!(view.origin, 0..input.len());
             assert_eq!(view.bytes, text.as_bytes());
-            assert!(view.keeps_lines);
             // Line numbers: the key ID is on line 3 of the text and of the view.
             let found = detections(view);
             assert!(
@@ -1927,8 +2007,8 @@ mod tests {
         let view = view_with(&decoded, &key_id());
         assert_eq!(view.depth, 2);
         assert_eq!(view.encoding, Encoding::Base64);
-        // Mapped to the line it is on in the UTF-16 text: the only one.
-        assert_eq!(view.origin.start, 0);
+        // Mapped to where its base64 starts in the UTF-16 text.
+        assert_eq!(view.origin.start, 2 + 2 * "config = ".len());
     }
 
     #[test]
@@ -1948,16 +2028,15 @@ mod tests {
         assert!(view.bytes.len() < 2 * (UTF16_BEFORE + UTF16_AFTER));
         let found = detections(view);
         assert_eq!(found.len(), 1, "{found:#?}");
-        // 0-based line 5000 of the input, whatever line of the view.
-        assert_eq!(view.line + found[0].location.line - 1, 5000);
+        // Mapped to its own unit; its line is the input's, as git's diff
+        // counts lines: `\n` bytes, `上` included.
         let line_start = 2 * filler.encode_utf16().count() * 5000;
+        let key_at = line_start + 2 * "AccessKeyId: ".len();
         assert_eq!(
-            view.locate(&input, found[0].span.start),
-            Position {
-                offset: line_start,
-                line: 5000
-            }
+            at(&decoded, &input, view, found[0].span.start),
+            (key_at, lines(&input[..key_at]))
         );
+        assert!(lines(&input[..key_at]) > 10_000);
     }
 
     #[test]
@@ -1972,15 +2051,14 @@ mod tests {
         let view = view_with(&decoded, &slashed_secret());
         assert_eq!(view.depth, 2);
         assert_eq!(view.encoding, Encoding::Percent);
-        assert!(view.keeps_lines);
         let line = |offset: usize| lines(&input[..offset]);
         assert_eq!(line(view.origin.start), 0);
         assert_eq!(view.origin.end, input.len());
-        assert_eq!(view.line, 0);
         let found = detections(view);
-        let at = view.locate(&input, found[0].span.start);
-        assert_eq!(at.line, 2);
-        assert_eq!(at.offset, 2 + 2 * "line one\nline two\n".len());
+        let place = at(&decoded, &input, view, found[0].span.start);
+        let column = "url=https://x/?aws_secret_access_key=".len();
+        assert_eq!(place.1, 2);
+        assert_eq!(place.0, 2 + 2 * ("line one\nline two\n".len() + column));
     }
 
     // ---------------------------------------------------- bounds, no panics
@@ -2022,7 +2100,7 @@ mod tests {
         let total = total(decoded);
         assert!(total <= MAX_TOTAL_BYTES, "{total}");
         assert!(
-            total <= 3 * input.len() + 4096,
+            total <= budget_for(input.len()),
             "{total} from {}",
             input.len()
         );
@@ -2033,6 +2111,51 @@ mod tests {
             assert!(view.decoded_start <= view.bytes.len());
             if view.depth == 1 && matches!(view.encoding, Encoding::Percent | Encoding::Escaped) {
                 assert_eq!(lines(&view.bytes), lines(&input[view.origin.clone()]));
+            }
+        }
+        // Every offset of every view maps into the input, in order, and a
+        // view of the input maps its decoded bytes into its origin; the
+        // line of a byte of a line-keeping view is the line of its place.
+        let mut requests = Vec::new();
+        for (i, view) in decoded.views.iter().enumerate() {
+            let n = view.bytes.len();
+            let mut offsets = [
+                0,
+                view.decoded_start,
+                n / 3,
+                n / 2,
+                n.saturating_sub(1),
+                n,
+                n + 5,
+            ];
+            offsets.sort_unstable();
+            requests.extend(offsets.iter().map(|&offset| (i, offset)));
+        }
+        let places = decoded.to_input(input, &requests);
+        for (chunk, view) in places.chunks(7).zip(&decoded.views) {
+            assert!(chunk.windows(2).all(|w| w[0] <= w[1]), "{chunk:?}");
+            assert!(chunk.iter().all(|&at| at <= input.len()));
+            if view.depth == 1 && view.decoded_start == 0 {
+                for &at in chunk {
+                    assert!(
+                        view.origin.start <= at && at <= view.origin.end,
+                        "{at} outside {:?}",
+                        view.origin
+                    );
+                }
+            }
+        }
+        for (i, view) in decoded.views.iter().enumerate() {
+            if view.depth != 1 || !matches!(view.encoding, Encoding::Percent | Encoding::Escaped) {
+                continue;
+            }
+            let breaks: Vec<usize> = memchr::memchr_iter(b'\n', &view.bytes).collect();
+            let requests: Vec<(usize, usize)> = breaks.iter().map(|&b| (i, b)).collect();
+            let (mut counted, mut from) = (0, view.origin.start);
+            for (k, at) in decoded.to_input(input, &requests).into_iter().enumerate() {
+                counted += lines(&input[from..at]);
+                from = at;
+                assert_eq!(counted, k, "line break {k}");
             }
         }
     }
@@ -2084,7 +2207,7 @@ mod tests {
         );
         let mut input = vec![0xFF, 0xFE];
         input.extend(utf16le(&line).repeat((1 << 20) / (2 * line.len())));
-        let decoded = decode_within(&input, &[], Budget::of(256 << 10));
+        let decoded = decode_within(&input, &[], None, Budget::of(256 << 10));
         assert!(decoded.capped);
         assert!(total(&decoded) <= 256 << 10);
         // Within the real budget the same input is decoded whole.
@@ -2105,8 +2228,8 @@ mod tests {
         assert!(budget.capped);
         // Nothing fits after the first view that did not.
         assert!(!budget.charge(0));
-        assert_eq!(Budget::new(10).left, 4126);
-        assert_eq!(Budget::new(usize::MAX).left, MAX_TOTAL_BYTES);
+        assert_eq!(budget_for(10), 160 + (64 << 10));
+        assert_eq!(budget_for(usize::MAX), MAX_TOTAL_BYTES);
     }
 
     #[test]

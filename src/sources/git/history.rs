@@ -15,11 +15,15 @@ use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository, Sort};
 
-use crate::blobs::{scan_changes, ReadLimits};
-use crate::commits::{changes_of_commits, CommitsError};
+use crate::sources::git::blobs::{scan_changes, ReadLimits};
+use crate::sources::git::tree_diff::{changes_of_commits, CommitsError};
 
-use crate::objects::{ObjectStore, ObjectsError};
-use crate::scan::{is_credential_file, Finding, ScanReport, Scanner};
+use memchr::memmem;
+
+use crate::engine::scanner::{
+    is_credential_file, CommitInfo, Finding, Origin, ScanReport, Scanner, Seen,
+};
+use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -36,7 +40,7 @@ pub enum HistoryError {
     #[error(transparent)]
     Objects(#[from] ObjectsError),
     #[error(transparent)]
-    Git(#[from] crate::git::GitError),
+    Git(#[from] crate::sources::git::GitError),
 }
 
 /// What the walk covered, for the summary line.
@@ -61,9 +65,9 @@ pub fn scan_history(
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
         .map_err(HistoryError::WalkFailed)?;
     if revisions.is_empty() {
-        crate::refs::walk_all_refs(repo, &mut walk, false)?;
+        crate::sources::git::refs::walk_all_refs(repo, &mut walk, false)?;
         // A detached HEAD counts too; an unborn one has nothing.
-        if let Ok(Some(head)) = crate::refs::head_commit(repo) {
+        if let Ok(Some(head)) = crate::sources::git::refs::head_commit(repo) {
             walk.push(head).map_err(HistoryError::WalkFailed)?;
         }
     }
@@ -73,7 +77,7 @@ pub fn scan_history(
             source,
         };
         // Reftable: git parses the revision, libgit2 walks.
-        if let Some(parsed) = crate::refs::parse_revision(repo, revision)? {
+        if let Some(parsed) = crate::sources::git::refs::parse_revision(repo, revision)? {
             for (include, oid) in parsed {
                 let commit = repo
                     .find_object(oid, None)
@@ -120,61 +124,101 @@ pub fn scan_history(
     // clean blob arriving at such a path is scanned there too.
     let mut clean: HashSet<Oid> = HashSet::new();
     for round in commits.chunks(COMMITS_PER_ROUND) {
-        let mut changes = changes_of_commits(&store, round, limits.deadline)?;
+        let mut changes = changes_of_commits(&store, round, limits.deadline, scanner, report)?;
+        crate::sources::git::names::scan_new_paths(scanner, &changes, report);
         changes.retain(|change| !clean.contains(&change.new) || is_credential_file(&change.path));
         clean.extend(scan_changes(scanner, &store, &changes, limits, report));
         PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
     }
     progress.stop();
-    describe_findings(repo, &mut report.findings);
+    if revisions.is_empty() {
+        crate::sources::git::names::scan_refs(scanner, repo, report);
+    }
+    describe_findings(scanner, repo, &mut report.findings);
     report.findings = group_by_fingerprint(std::mem::take(&mut report.findings));
     Ok(stats)
 }
 
 /// Author, date and "still in the tree" for each finding.
-fn describe_findings(repo: &Repository, findings: &mut [Finding]) {
-    let head_tree = crate::refs::head_tree(repo).ok().flatten();
+fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Finding]) {
+    let head_tree = super::refs::head_tree(repo).ok().flatten();
     let mut commits: HashMap<String, (String, String)> = HashMap::new();
+    // For findings in a path's name: every path at HEAD, listed once if needed.
+    let mut head_paths: Option<Vec<String>> = None;
     for finding in findings.iter_mut() {
-        if let Some(id) = &finding.commit {
+        let origin = finding.origin.clone();
+        if let Some(commit) = origin.commit() {
+            let id = &commit.id;
             let (author, date) = commits
                 .entry(id.clone())
                 .or_insert_with(|| {
-                    crate::objects::oid_from_hex(id)
+                    crate::sources::git::odb::oid_from_hex(id)
                         .and_then(|oid| repo.find_commit(oid).ok())
                         .map(|c| {
                             let author = c.author();
+                            let name = format!(
+                                "{} <{}>",
+                                String::from_utf8_lossy(author.name_bytes()),
+                                String::from_utf8_lossy(author.email_bytes())
+                            );
                             (
-                                format!(
-                                    "{} <{}>",
-                                    String::from_utf8_lossy(author.name_bytes()),
-                                    String::from_utf8_lossy(author.email_bytes())
-                                ),
+                                // A key in a name is reported, never printed.
+                                crate::engine::redact::redacted_name(&scanner.detector, &name),
                                 civil_date(author.when().seconds()),
                             )
                         })
                         .unwrap_or_default()
                 })
                 .clone();
-            finding.author = Some(author);
-            finding.date = Some(date);
+            finding.origin = origin.with_commit(CommitInfo {
+                id: id.clone(),
+                author: Some(author),
+                date: Some(date),
+            });
         }
-        finding.in_tree_now = Some(head_tree.as_ref().is_some_and(|tree| {
-            tree.get_path(std::path::Path::new(&finding.path))
-                .ok()
-                .and_then(|entry| repo.find_blob(entry.id()).ok())
-                .is_some_and(|blob| {
-                    finding
-                        .values
-                        .iter()
-                        .all(|v| contains(blob.content(), v.as_bytes()))
-                })
-        }));
+        let values = &finding.values;
+        let in_tree_now = if origin.is_a_ref() {
+            true // read from the refs as they are now
+        } else if matches!(origin, Origin::PathName(_)) {
+            let paths = head_paths.get_or_insert_with(|| all_paths(head_tree.as_ref()));
+            paths.iter().any(|path| {
+                values
+                    .iter()
+                    .all(|v| memmem::find(path.as_bytes(), v.as_bytes()).is_some())
+            })
+        } else {
+            head_tree.as_ref().is_some_and(|tree| {
+                tree.get_path(std::path::Path::new(&finding.path))
+                    .ok()
+                    .and_then(|entry| repo.find_blob(entry.id()).ok())
+                    .is_some_and(|blob| {
+                        values
+                            .iter()
+                            .all(|v| memmem::find(blob.content(), v.as_bytes()).is_some())
+                    })
+            })
+        };
+        finding.seen = Some(Seen {
+            occurrences: 1,
+            last_commit: None,
+            in_tree_now,
+        });
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+/// Every path in `tree` (directories included), for findings in names.
+fn all_paths(tree: Option<&git2::Tree<'_>>) -> Vec<String> {
+    let mut paths = Vec::new();
+    if let Some(tree) = tree {
+        let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            paths.push(format!(
+                "{dir}{}",
+                String::from_utf8_lossy(entry.name_bytes())
+            ));
+            git2::TreeWalkResult::Ok
+        });
+    }
+    paths
 }
 
 /// One entry per fingerprint (rule, path, secret): the first commit that
@@ -186,9 +230,16 @@ pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
         match index.get(&finding.fingerprint) {
             Some(&i) => {
                 let first = &mut grouped[i];
-                first.occurrences += 1;
-                if finding.commit != first.commit {
-                    first.last_commit = finding.commit;
+                let commit = finding.origin.commit().map(|c| c.id.clone());
+                let first_commit = first.origin.commit().map(|c| c.id.clone());
+                let seen = first.seen.get_or_insert(Seen {
+                    occurrences: 1,
+                    last_commit: None,
+                    in_tree_now: false,
+                });
+                seen.occurrences += 1;
+                if commit != first_commit {
+                    seen.last_commit = commit;
                 }
             }
             None => {
@@ -241,7 +292,7 @@ impl Progress {
                 loop {
                     let total = PROGRESS_COMMITS.load(Ordering::Relaxed);
                     let walked = PROGRESS_DONE.load(Ordering::Relaxed);
-                    let bytes = crate::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
+                    let bytes = crate::sources::git::blobs::PROGRESS_BYTES.load(Ordering::Relaxed);
                     let seconds = started.elapsed().as_secs_f64().max(0.001);
                     let eta = if walked > 0 && walked < total {
                         let left = seconds * (total - walked) as f64 / walked as f64;
@@ -278,7 +329,7 @@ pub fn baseline_text(findings: &[Finding]) -> String {
     let mut fingerprints: Vec<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
     fingerprints.sort();
     fingerprints.dedup();
-    let mut text = crate::allowlist::BASELINE_HEADER.to_string();
+    let mut text = crate::engine::allowlist::BASELINE_HEADER.to_string();
     for fingerprint in fingerprints {
         text.push_str(fingerprint);
         text.push('\n');

@@ -12,15 +12,16 @@
 //! This module knows nothing about files, git or the allowlist: it takes bytes
 //! and returns `Detection`s with byte offsets, lines and columns.
 
-use std::collections::HashMap;
-use std::ops::Range;
+use std::collections::{HashMap, HashSet};
+use std::ops::{Range, RangeInclusive};
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
-use crate::decode::{self, DecodedView};
-use crate::rules::{
+use crate::engine::decode;
+use crate::engine::rules::{
     Boundary, Confirmation, CredentialKind, Rule, PAIR_DISTANCE_LINES, PAIR_RULE_ID, RULES,
 };
 
@@ -48,6 +49,18 @@ const WINDOW_AFTER: usize = 1024;
 /// How far, in bytes, a secret may be from its key ID on the same long line.
 const PAIR_DISTANCE_BYTES: usize = 2048;
 
+/// Inputs longer than a window are scanned in windows: each detection is
+/// owned by the window whose core holds its start, and the margins either
+/// side are read with it, so that nothing a detection depends on is cut
+/// (a rule's window, a pair's distance, the AWS hint, an escape view's
+/// lines, a UTF-16 view's start, a base64 pair's reach are all a few KiB).
+/// Memory and decoding budget are those of one window, whatever the input.
+const WINDOW_CORE: usize = 4 << 20;
+const WINDOW_MARGIN: usize = 256 << 10;
+const _: () = assert!(WINDOW_CORE + 2 * WINDOW_MARGIN <= decode::MAX_WINDOW_BYTES);
+// Windows start on even offsets: on a UTF-16 unit of a UTF-16 input.
+const _: () = assert!(WINDOW_CORE.is_multiple_of(2) && WINDOW_MARGIN.is_multiple_of(2));
+
 /// A position in the scanned input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
@@ -70,6 +83,11 @@ pub struct Detection {
     pub value: String,
     /// For a pair: the secret access key, its location and span.
     pub secret: Option<(String, Location, Range<usize>)>,
+    /// For a credential found in decoded text: every line (1-based) of the
+    /// input its value (and its pair's secret) was decoded from. A base64
+    /// value wrapped over two lines comes from both; a line filter counts
+    /// it when any of them counts. Empty for credentials found as they are.
+    pub source_lines: Vec<RangeInclusive<usize>>,
     /// Why this is a credential, in words.
     pub evidence: String,
     pub confidence: Confidence,
@@ -95,10 +113,30 @@ impl std::fmt::Display for Confidence {
 }
 
 impl Detection {
-    /// Every line the detection touches (one, or two for a pair).
+    /// Every line the detection touches: its own, its pair's, and for a
+    /// decoded credential every line it was decoded from.
     pub fn lines(&self) -> impl Iterator<Item = usize> + '_ {
-        std::iter::once(self.location.line).chain(self.secret.as_ref().map(|s| s.1.line))
+        std::iter::once(self.location.line)
+            .chain(self.secret.as_ref().map(|s| s.1.line))
+            .chain(self.source_lines.iter().flat_map(|r| r.clone()))
     }
+}
+
+/// Detections of a whole input, and whether it was scanned whole.
+#[derive(Clone, Debug, Default)]
+pub struct Detected {
+    pub detections: Vec<Detection>,
+    pub incomplete: Option<Incomplete>,
+}
+
+/// Why an input was not scanned whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incomplete {
+    /// Encoded text was left undecoded (nested too deep, or more views than
+    /// the budget holds).
+    NotFullyDecoded,
+    /// The deadline passed before the last window.
+    OutOfTime,
 }
 
 /// A rule ready to run.
@@ -124,6 +162,12 @@ pub struct Detector {
     prefilter: AhoCorasick,
     /// Prefilter pattern index → rule index.
     literal_rule: Vec<usize>,
+    /// The literals of exact rules (the user's own keys, custom rules),
+    /// searched on their own with every overlapping match: in the shared
+    /// prefilter a built-in literal at the same place (`AKIA` at the start
+    /// of the user's own `x<ID>y`) or overlapping it would shadow them.
+    exact_prefilter: Option<AhoCorasick>,
+    exact_literal_rule: Vec<usize>,
     rules: Vec<CompiledRule>,
     /// Literals that mention AWS, for generic `secret` names.
     aws_hint: AhoCorasick,
@@ -223,6 +267,8 @@ impl Detector {
     pub fn new(specs: Vec<RuleSpec>) -> Result<Detector, DetectError> {
         let mut literals = Vec::new();
         let mut literal_rule = Vec::new();
+        let mut exact_literals = Vec::new();
+        let mut exact_literal_rule = Vec::new();
         let mut rules = Vec::new();
         for (index, spec) in specs.into_iter().enumerate() {
             if spec.literals.iter().all(|l| l.is_empty()) {
@@ -240,8 +286,13 @@ impl Detector {
                 forms.sort();
                 forms.dedup();
                 for form in forms {
-                    literals.push(form);
-                    literal_rule.push(index);
+                    if spec.confirmation == Confirmation::Exact {
+                        exact_literals.push(form);
+                        exact_literal_rule.push(index);
+                    } else {
+                        literals.push(form);
+                        literal_rule.push(index);
+                    }
                 }
             }
             rules.push(CompiledRule {
@@ -265,6 +316,15 @@ impl Detector {
             .match_kind(MatchKind::LeftmostFirst)
             .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&literals)?;
+        let exact_prefilter = if exact_literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&exact_literals)?,
+            )
+        };
         let aws_hint = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(["aws", "amazon", "s3", "akia", "asia"])?;
@@ -300,6 +360,8 @@ impl Detector {
         Ok(Detector {
             prefilter,
             literal_rule,
+            exact_prefilter,
+            exact_literal_rule,
             rules,
             aws_hint,
             triggers,
@@ -311,15 +373,183 @@ impl Detector {
     /// that lets callers skip work (line diffs, attribution) for clean input.
     pub fn has_candidate(&self, input: &[u8]) -> bool {
         self.prefilter.is_match(input)
+            || self
+                .exact_prefilter
+                .as_ref()
+                .is_some_and(|p| p.is_match(input))
             || self.triggers.iter().any(|t| t.is_match(input))
             || starts_with_utf16_bom(input)
     }
 
     /// Every credential in `input`, in input order: in the bytes as they
     /// are, and in the decoded views (`decode`) of encoded regions, which are
-    /// only made where a trigger literal says they may pay.
+    /// only made where a trigger literal says they may pay. Whatever could
+    /// not be decoded is left out: see [`Detector::detect_all`].
     pub fn detect(&self, input: &[u8]) -> Vec<Detection> {
-        let mut found = self.detect_plain(input);
+        self.detect_all(input, None).detections
+    }
+
+    /// Every credential in `input`, and whether all of it was read and
+    /// decoded. A long input is scanned in windows (bounded memory, a decode
+    /// budget per window, linear work); `deadline` is checked between them.
+    pub fn detect_all(&self, input: &[u8], deadline: Option<Instant>) -> Detected {
+        self.detect_in_windows(input, deadline, WINDOW_CORE, WINDOW_MARGIN)
+    }
+
+    /// [`Detector::detect_all`] with windows of `core` bytes, read with
+    /// `margin` bytes either side (both even).
+    fn detect_in_windows(
+        &self,
+        input: &[u8],
+        deadline: Option<Instant>,
+        core: usize,
+        margin: usize,
+    ) -> Detected {
+        let (window_core, window_margin) = (core, margin);
+        let mut found = Found::default();
+        let mut incomplete = None;
+        if input.len() <= window_core.saturating_add(2 * window_margin) {
+            if self.detect_window(input, None, &mut found) {
+                incomplete = Some(Incomplete::NotFullyDecoded);
+            }
+            return Detected {
+                detections: found.finish(),
+                incomplete,
+            };
+        }
+        let utf16 = utf16_bom(input);
+        // '\n' bytes before `counted`, and characters on its line before it.
+        let (mut counted, mut lines_before, mut column_before) = (0, 0, 0);
+        let mut core = 0;
+        while core < input.len() && window_core > 0 {
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                incomplete = Some(Incomplete::OutOfTime);
+                break;
+            }
+            let core_end = (core + window_core).min(input.len());
+            let start = core.saturating_sub(window_margin);
+            let end = (core_end + window_margin).min(input.len());
+            let skipped = &input[counted..start];
+            match memchr::memrchr(b'\n', skipped) {
+                Some(last) => {
+                    lines_before += memchr::memchr_iter(b'\n', skipped).count();
+                    column_before = chars(&skipped[last + 1..]);
+                }
+                None => column_before += chars(skipped),
+            }
+            counted = start;
+            let mut window = Found::default();
+            let utf16 = if start > 0 { utf16 } else { None };
+            if self.detect_window(&input[start..end], utf16, &mut window) {
+                incomplete.get_or_insert(Incomplete::NotFullyDecoded);
+            }
+            let shift = |d: &mut Detection| {
+                d.span = d.span.start + start..d.span.end + start;
+                let move_location = |l: &mut Location| {
+                    if l.line == 1 {
+                        l.column += column_before;
+                    }
+                    l.line += lines_before;
+                };
+                move_location(&mut d.location);
+                if let Some((_, location, span)) = d.secret.as_mut() {
+                    *span = span.start + start..span.end + start;
+                    move_location(location);
+                }
+                for lines in d.source_lines.iter_mut() {
+                    *lines = lines.start() + lines_before..=lines.end() + lines_before;
+                }
+            };
+            for mut d in window.plain {
+                shift(&mut d);
+                // Owned by the window whose core holds its start.
+                if (core..core_end).contains(&d.span.start) {
+                    found.plain.push(d);
+                }
+            }
+            for mut d in window.decoded {
+                shift(&mut d);
+                found.decoded.push(d);
+            }
+            core = core_end;
+        }
+        Detected {
+            detections: found.finish(),
+            incomplete,
+        }
+    }
+
+    /// Detections in one window, plain and decoded, into `found` (spans
+    /// and lines of the window). True when decoding was not complete.
+    /// `utf16`: the window is part of a UTF-16 input of this byte order.
+    fn detect_window(&self, input: &[u8], utf16: Option<bool>, found: &mut Found) -> bool {
+        found.plain = self.detect_plain(input);
+        let hits = self.trigger_hits(input);
+        if hits.is_empty() && !starts_with_utf16_bom(input) && utf16.is_none() {
+            return false;
+        }
+        let decoded = decode::decoded_window(input, &hits, utf16);
+        if decoded.views.is_empty() {
+            return decoded.capped;
+        }
+        // Plain detections come sorted by start, their spans do not overlap.
+        let plain: Vec<Range<usize>> = found.plain.iter().map(|d| d.span.clone()).collect();
+        let mut in_views: Vec<(usize, Detection)> = Vec::new();
+        for (index, view) in decoded.views.iter().enumerate() {
+            // A credential found as it is that the encoded region is part of
+            // (a Bedrock key's presigned request names its ASIA key).
+            let i = plain.partition_point(|s| s.start <= view.origin.start);
+            if i > 0 && view.origin.end <= plain[i - 1].end {
+                continue;
+            }
+            for detection in self.detect_plain(&view.bytes) {
+                let ends = std::iter::once(detection.span.end)
+                    .chain(detection.secret.as_ref().map(|s| s.2.end));
+                if ends.into_iter().all(|end| end <= view.decoded_start) {
+                    continue; // undecoded context: already seen in the input
+                }
+                in_views.push((index, detection));
+            }
+        }
+        // Each value's first and last byte, mapped to the input at once.
+        let mut requests = Vec::with_capacity(4 * in_views.len());
+        for (view, d) in &in_views {
+            let spans = std::iter::once(&d.span).chain(d.secret.as_ref().map(|s| &s.2));
+            for span in spans {
+                requests.push((*view, span.start));
+                requests.push((*view, span.end.saturating_sub(1).max(span.start)));
+            }
+        }
+        let places = decoded.to_input(input, &requests);
+        let lines = LineIndex::new(input);
+        let mut places = places.into_iter();
+        let mut place = || {
+            let first = places.next().unwrap_or(input.len()).min(input.len());
+            let last = places.next().unwrap_or(first).clamp(first, input.len());
+            let range = lines.line_of(first) + 1..=lines.line_of(last) + 1;
+            (lines.location(input, first), first..first, range)
+        };
+        for (view, mut d) in in_views {
+            let (location, span, range) = place();
+            (d.location, d.span) = (location, span);
+            d.source_lines = vec![range];
+            if let Some((_, location, span)) = d.secret.as_mut() {
+                let (at, secret_span, range) = place();
+                (*location, *span) = (at, secret_span);
+                d.source_lines.push(range);
+            }
+            d.evidence = format!(
+                "{} (found in {}-decoded text)",
+                d.evidence,
+                decoded.views[view].encoding.name()
+            );
+            found.decoded.push(d);
+        }
+        decoded.capped
+    }
+
+    /// Where a `decode` trigger starts in `input`, sorted.
+    fn trigger_hits(&self, input: &[u8]) -> Vec<usize> {
         let mut hits: Vec<usize> = self
             .triggers
             .iter()
@@ -331,70 +561,59 @@ impl Detector {
             )
             .collect();
         hits.sort_unstable();
-        if hits.is_empty() && !starts_with_utf16_bom(input) {
-            return found;
-        }
-        let decoded = decode::decoded_views(input, &hits);
-        if decoded.views.is_empty() {
-            return found;
-        }
-        let lines = LineIndex::new(input);
-        // Plain detections come sorted by start, their spans do not overlap.
-        let plain: Vec<Range<usize>> = found.iter().map(|d| d.span.clone()).collect();
-        let key = |d: &Detection| {
-            let secret = d.secret.as_ref().map(|s| s.0.clone());
-            (d.value.clone(), secret, d.location.line)
+        hits
+    }
+
+    /// The byte ranges of `input` that give away a credential `detect`
+    /// finds: each value found as it is, and the whole encoded region of
+    /// every decoded view with a finding in it (which `detect` places at an
+    /// offset, not a range). For hiding credentials in text (`error::scrub`):
+    /// the same triggers, views and rules as `detect`, so the two cannot
+    /// disagree; a region may hide more than the credential.
+    pub fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
+        let spans = |detections: Vec<Detection>| {
+            detections
+                .into_iter()
+                .flat_map(|d| std::iter::once(d.span).chain(d.secret.map(|(_, _, span)| span)))
         };
-        let mut seen: std::collections::HashSet<_> = found.iter().map(key).collect();
-        let mut replaced: std::collections::HashSet<(String, usize)> =
-            std::collections::HashSet::new();
-        for view in &decoded.views {
-            for detection in self.detect_plain(&view.bytes) {
-                let ends = std::iter::once(detection.span.end)
-                    .chain(detection.secret.as_ref().map(|s| s.2.end));
-                if ends.into_iter().all(|end| end <= view.decoded_start) {
-                    continue; // undecoded context: already seen in the input
+        let mut regions: Vec<Range<usize>> = spans(self.detect_plain(input)).collect();
+        let hits = self.trigger_hits(input);
+        if !hits.is_empty() || starts_with_utf16_bom(input) {
+            for view in decode::decoded_views(input, &hits).views {
+                if !self.detect_plain(&view.bytes).is_empty() {
+                    regions.push(view.origin);
                 }
-                let mapped = map_from_view(detection, view, input, &lines);
-                // Already found: the same credential on the same line, or a
-                // credential found as it is that the encoded region is part of
-                // (a Bedrock key's presigned request names its ASIA key).
-                // Mere overlap is not enough: a view's origin spans lines
-                // around the finding, which may hold other findings.
-                let i = plain.partition_point(|s| s.start <= view.origin.start);
-                let inside_plain = i > 0 && view.origin.end <= plain[i - 1].end;
-                if inside_plain || !seen.insert(key(&mapped)) {
-                    continue;
-                }
-                // A pair replaces its halves found on their own, there.
-                if let Some((pair_secret, at, _)) = &mapped.secret {
-                    replaced.insert((mapped.value.clone(), mapped.location.line));
-                    replaced.insert((pair_secret.clone(), at.line));
-                }
-                found.push(mapped);
             }
         }
-        if !replaced.is_empty() {
-            found.retain(|d| {
-                d.secret.is_some() || !replaced.contains(&(d.value.clone(), d.location.line))
-            });
-        }
-        found.sort_by_key(|d| (d.span.start, d.location));
-        found
+        regions.retain(|r| !r.is_empty());
+        regions
     }
 
     /// Detections in the bytes as they are.
     fn detect_plain(&self, input: &[u8]) -> Vec<Detection> {
         // Windows per rule, from prefilter hits.
         let mut windows: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.rules.len()];
-        for hit in self.prefilter.find_iter(input) {
-            let rule = self.literal_rule[hit.pattern().as_usize()];
-            let window = window_around(input, hit.start(), hit.end());
-            let list = &mut windows[rule];
-            match list.last_mut() {
-                Some(last) if window.start <= last.end => last.end = last.end.max(window.end),
-                _ => list.push(window),
-            }
+        let shared = self
+            .prefilter
+            .find_iter(input)
+            .map(|hit| (self.literal_rule[hit.pattern().as_usize()], hit));
+        let exact = self.exact_prefilter.iter().flat_map(|p| {
+            p.find_overlapping_iter(input)
+                .map(|hit| (self.exact_literal_rule[hit.pattern().as_usize()], hit))
+        });
+        for (rule, hit) in shared.chain(exact) {
+            windows[rule].push(window_around(input, hit.start(), hit.end()));
+        }
+        for list in &mut windows {
+            // Overlapping matches come ordered by their end, not their start.
+            list.sort_unstable_by_key(|w| w.start);
+            list.dedup_by(|next, last| {
+                let overlaps = next.start <= last.end;
+                if overlaps {
+                    last.end = last.end.max(next.end);
+                }
+                overlaps
+            });
         }
         if windows.iter().all(|w| w.is_empty()) {
             return Vec::new();
@@ -584,6 +803,7 @@ impl Detector {
                     }
                 );
                 out.push(Detection {
+                    source_lines: Vec::new(),
                     rule_id: PAIR_RULE_ID.to_string(),
                     kind: CredentialKind::CredentialPair,
                     location,
@@ -636,6 +856,7 @@ impl Detector {
                 Strength::Value => Confidence::High,
             };
             out.push(Detection {
+                source_lines: Vec::new(),
                 rule_id: rule.id.clone(),
                 kind: rule.kind,
                 location: lines.location(input, c.span.start),
@@ -691,41 +912,59 @@ fn starts_with_utf16_bom(input: &[u8]) -> bool {
     input.starts_with(&[0xFF, 0xFE]) || input.starts_with(&[0xFE, 0xFF])
 }
 
-/// A detection in a decoded view, placed in the input: at the view's own
-/// line when the view keeps lines (percent, escapes, UTF-16), else at the
-/// start of the encoded region. Its span is the encoded region, so an
-/// inline marker on that line allows it.
-fn map_from_view(
-    mut detection: Detection,
-    view: &DecodedView,
-    input: &[u8],
-    lines: &LineIndex,
-) -> Detection {
-    let origin = lines.location(input, view.origin.start.min(input.len()));
-    // The finding's own line, an offset on it (what the inline marker reads),
-    // and its column where the view keeps lines.
-    let place = |offset: usize, location: Location| {
-        let at = view.locate(input, offset);
-        let column = if !view.keeps_lines {
-            origin.column
-        } else if at.offset == view.origin.start {
-            origin.column + location.column - 1
-        } else {
-            location.column
+/// Detections of one window or of a whole input: those found as they are,
+/// and those found in decoded text.
+#[derive(Debug, Default)]
+struct Found {
+    plain: Vec<Detection>,
+    decoded: Vec<Detection>,
+}
+
+impl Found {
+    /// All of them, in input order, each credential once: a decoded one is
+    /// dropped when the same credential is found on the same line already
+    /// (as it is, or in another view or window), and a decoded pair
+    /// replaces its halves found on their own there.
+    fn finish(self) -> Vec<Detection> {
+        let key = |d: &Detection| {
+            let secret = d.secret.as_ref().map(|s| s.0.clone());
+            (d.value.clone(), secret, d.location.line)
         };
-        let line = at.line + 1;
-        (Location { line, column }, at.offset..at.offset)
-    };
-    (detection.location, detection.span) = place(detection.span.start, detection.location);
-    if let Some((_, location, span)) = detection.secret.as_mut() {
-        (*location, *span) = place(span.start, *location);
+        let mut seen: HashSet<_> = self.plain.iter().map(key).collect();
+        let mut replaced: HashSet<(String, usize)> = HashSet::new();
+        let mut found = self.plain;
+        for d in self.decoded {
+            if !seen.insert(key(&d)) {
+                continue;
+            }
+            if let Some((secret, at, _)) = &d.secret {
+                replaced.insert((d.value.clone(), d.location.line));
+                replaced.insert((secret.clone(), at.line));
+            }
+            found.push(d);
+        }
+        if !replaced.is_empty() {
+            found.retain(|d| {
+                d.secret.is_some() || !replaced.contains(&(d.value.clone(), d.location.line))
+            });
+        }
+        found.sort_by_key(|d| (d.span.start, d.location));
+        found
     }
-    detection.evidence = format!(
-        "{} (found in {}-decoded text)",
-        detection.evidence,
-        view.encoding.name()
-    );
-    detection
+}
+
+/// Characters in UTF-8 text (bytes that start one).
+fn chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
+}
+
+/// The byte order of a UTF-16 byte-order mark at the start of `input`.
+fn utf16_bom(input: &[u8]) -> Option<bool> {
+    match input.get(..2)? {
+        [0xFF, 0xFE] => Some(false),
+        [0xFE, 0xFF] => Some(true),
+        _ => None,
+    }
 }
 
 /// The usual spellings of a keyword: lower, UPPER and Capitalized.
@@ -825,7 +1064,7 @@ fn bounded(input: &[u8], span: &Range<usize>, boundary: Boundary) -> bool {
 }
 
 /// Runs of exactly `len` base64 characters (not part of a longer run) in `region`.
-fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
+pub fn base64_runs(input: &[u8], region: Range<usize>, len: usize) -> Vec<Range<usize>> {
     let mut runs = Vec::new();
     let mut i = region.start;
     while i < region.end {
@@ -873,7 +1112,7 @@ fn plausible_secret(s: &[u8]) -> bool {
         // Hex digests, SHA-1 object ids, upper- or lower-case words.
         return false;
     }
-    if contains(s, b"EXAMPLE") || longest_repeat(s) >= 5 {
+    if memchr::memmem::find(s, b"EXAMPLE").is_some() || longest_repeat(s) >= 5 {
         return false;
     }
     if sequential_steps(s, 1) >= 8 || sequential_steps(s, 2) >= 8 || periodic(s) {
@@ -900,15 +1139,11 @@ fn plausible_secret(s: &[u8]) -> bool {
 }
 
 fn plausible_token(s: &[u8]) -> bool {
-    !contains(s, b"EXAMPLE")
+    memchr::memmem::find(s, b"EXAMPLE").is_none()
         && distinct(s) >= 20
         && s.iter().any(u8::is_ascii_digit)
         && s.iter().any(u8::is_ascii_uppercase)
         && s.iter().any(u8::is_ascii_lowercase)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn distinct(s: &[u8]) -> usize {
@@ -1047,6 +1282,152 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // ------------------------------------------------ windowed scanning
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn from(&mut self, alphabet: &[u8], n: usize) -> String {
+            (0..n)
+                .map(|_| alphabet[self.below(alphabet.len())] as char)
+                .collect()
+        }
+    }
+
+    const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    fn b64(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..4 {
+                out.push(if i <= chunk.len() {
+                    BASE64[(n >> (18 - 6 * i) & 63) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    /// Random text with credentials in every form `decode` knows, some
+    /// right at the window boundaries of `core`-byte windows.
+    fn text_with_keys(rng: &mut Rng, len: usize, core: usize) -> String {
+        let mut text = String::new();
+        let mut boundary = core;
+        while text.len() < len {
+            let id = format!("AKIA{}", rng.from(BASE32, 16));
+            let secret = rng.from(BASE64, 40);
+            let piece = match rng.below(12) {
+                0 => format!("aws_access_key_id = {id}\n"),
+                1 => format!("aws_access_key_id = {id}\naws_secret_access_key = {secret}\n"),
+                2 => format!(
+                    "data:\n  creds: {}\n",
+                    b64(format!("id={id}\naws_secret_access_key={secret}\n").as_bytes())
+                ),
+                3 => format!(
+                    "{{\"id\":\"{id}\",\n\"aws_secret_access_key\":\"{}\\/\"}}\n",
+                    secret.replace('/', "\\/")
+                ),
+                4 => format!(
+                    "url=https://x/?secret_key={}%2F&id={id}\n",
+                    secret.replace('/', "%2F")
+                ),
+                5 => format!("{} {}\n", rng.from(b"abc xyz_", 200), rng.from(BASE64, 30)),
+                6 => "上海《数据》 ".repeat(rng.below(40)) + "\n",
+                _ => format!(
+                    "let value = compute({}); // secret\n",
+                    rng.from(b"abcdefgh", 30)
+                ),
+            };
+            // Now and then, a piece that straddles the next boundary.
+            if text.len() + piece.len() > boundary && text.len() < boundary {
+                boundary += core;
+            }
+            text.push_str(&piece);
+        }
+        text
+    }
+
+    #[test]
+    fn windowed_detection_finds_what_one_pass_finds() {
+        let detector = Detector::builtin();
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (core, margin) = (40_000, 20_000);
+        for round in 0..6 {
+            let text = text_with_keys(&mut rng, 130_000, core);
+            let input: Vec<u8> = if round % 3 == 2 {
+                // A UTF-16 file: the windows after the first have no BOM.
+                let mut bytes = vec![0xFF, 0xFE];
+                bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+                bytes
+            } else {
+                text.into_bytes()
+            };
+            let whole = detector.detect_in_windows(&input, None, usize::MAX / 4, 0);
+            let windowed = detector.detect_in_windows(&input, None, core, margin);
+            assert!(whole.incomplete.is_none() && windowed.incomplete.is_none());
+            assert!(whole.detections.len() > 20, "{}", whole.detections.len());
+            // Every value, at the same place, and every line it counts by.
+            // (Which secret a key ID pairs with may differ: pairing is
+            // greedy, and a window does not see key IDs far above it that
+            // took the nearer secrets. The same values, paired otherwise.)
+            let halves = |found: &[Detection]| {
+                let mut all: Vec<(String, Location)> = found
+                    .iter()
+                    .flat_map(|d| {
+                        std::iter::once((d.value.clone(), d.location))
+                            .chain(d.secret.as_ref().map(|s| (s.0.clone(), s.1)))
+                    })
+                    .collect();
+                all.sort();
+                all.dedup();
+                all
+            };
+            let lines = |found: &[Detection]| {
+                let mut all: Vec<usize> = found.iter().flat_map(|d| d.lines()).collect();
+                all.sort_unstable();
+                all.dedup();
+                all
+            };
+            assert_eq!(
+                halves(&windowed.detections),
+                halves(&whole.detections),
+                "round {round}"
+            );
+            assert_eq!(
+                lines(&windowed.detections),
+                lines(&whole.detections),
+                "round {round}"
+            );
+        }
+    }
+
+    #[test]
+    fn windowed_detection_stops_at_the_deadline() {
+        let detector = Detector::builtin();
+        let input = "secret=\\/ QUtJQUFBQUFBQUFB\n".repeat(20_000);
+        let past = Instant::now();
+        let detected = detector.detect_in_windows(input.as_bytes(), Some(past), 40_000, 20_000);
+        assert_eq!(detected.incomplete, Some(Incomplete::OutOfTime));
+        let detected = detector.detect_in_windows(input.as_bytes(), None, 40_000, 20_000);
+        assert_eq!(detected.incomplete, None);
+    }
 
     #[test]
     fn account_id_is_decoded_from_new_style_key_ids() {
