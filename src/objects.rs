@@ -81,8 +81,9 @@ pub struct ObjectStore {
     /// A shallow clone's boundary: commits whose parents it does not have.
     shallow: Arc<HashSet<Oid>>,
     /// A partial clone (`extensions.partialClone`): objects it never
-    /// fetched are missing by design, and said so.
-    partial: bool,
+    /// fetched are missing by design, and said so. Found out at the first
+    /// missing object (reading the config costs the pre-commit path).
+    partial: Arc<Partial>,
 }
 
 impl ObjectStore {
@@ -116,7 +117,10 @@ impl ObjectStore {
             kind,
             max_object_bytes,
             shallow: Arc::new(shallow_boundary(repo)),
-            partial: is_partial_clone(repo),
+            partial: Arc::new(Partial {
+                config: repo.commondir().join("config"),
+                known: std::sync::OnceLock::new(),
+            }),
         })
     }
 
@@ -156,7 +160,7 @@ impl ObjectStore {
             kind: self.kind,
             max_object_bytes: self.max_object_bytes,
             shallow: self.shallow.clone(),
-            partial: self.partial,
+            partial: self.partial.clone(),
             buffer: Vec::new(),
             spare: Vec::new(),
         }
@@ -175,25 +179,34 @@ fn shallow_boundary(repo: &git2::Repository) -> HashSet<Oid> {
         .collect()
 }
 
-/// A partial clone: `extensions.partialClone`, or (git 2.4x) a remote
-/// marked `promisor`.
-fn is_partial_clone(repo: &git2::Repository) -> bool {
-    let Ok(config) = repo.config() else {
-        return false;
-    };
-    if config.get_string("extensions.partialclone").is_ok() {
-        return true;
+/// Whether the repository is a partial clone, read once from its config.
+pub struct Partial {
+    config: PathBuf,
+    known: std::sync::OnceLock<bool>,
+}
+
+impl Partial {
+    /// `extensions.partialClone`, or (git 2.4x) a remote marked `promisor`.
+    fn is_partial_clone(&self) -> bool {
+        *self.known.get_or_init(|| {
+            let Ok(config) = git2::Config::open(&self.config) else {
+                return false;
+            };
+            if config.get_string("extensions.partialclone").is_ok() {
+                return true;
+            }
+            let Ok(entries) = config.entries(Some(r"remote\..*\.promisor")) else {
+                return false;
+            };
+            let mut promisor = false;
+            let _ = entries.for_each(|entry| {
+                promisor |= entry.value().is_ok_and(|v| {
+                    matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
+                });
+            });
+            promisor
+        })
     }
-    let Ok(entries) = config.entries(Some(r"remote\..*\.promisor")) else {
-        return false;
-    };
-    let mut promisor = false;
-    let _ = entries.for_each(|entry| {
-        promisor |= entry
-            .value()
-            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"));
-    });
-    promisor
 }
 
 /// The repository's object format.
@@ -283,7 +296,7 @@ pub struct ObjectReader {
     kind: gix_hash::Kind,
     max_object_bytes: u64,
     shallow: Arc<HashSet<Oid>>,
-    partial: bool,
+    partial: Arc<Partial>,
     buffer: Vec<u8>,
     /// Buffers of trees that were read and given back.
     spare: Vec<Vec<u8>>,
@@ -309,7 +322,7 @@ impl ObjectReader {
                 Err(error) => return Err(self.read_error(oid, error)),
             }
         }
-        if self.partial {
+        if self.partial.is_partial_clone() {
             return Err(ObjectsError::ObjectNotFetched { oid });
         }
         Err(ObjectsError::ObjectMissing { oid })
