@@ -151,7 +151,7 @@ fn note_commits_seen_on_the_remote(
     let mut wanted: HashSet<Oid> = report
         .findings
         .iter()
-        .filter_map(|f| Oid::from_str(&f.origin.commit()?.id).ok())
+        .filter_map(|f| crate::sources::git::odb::oid_from_hex(&f.origin.commit()?.id))
         .collect();
     if wanted.is_empty() {
         return Ok(());
@@ -159,8 +159,13 @@ fn note_commits_seen_on_the_remote(
     let Ok(mut walk) = repo.revwalk() else {
         return Ok(());
     };
-    if walk.push_glob(&format!("refs/remotes/{remote}/*")).is_err() {
+    let Ok(tips) = crate::sources::git::refs::tips(repo, &format!("refs/remotes/{remote}/")) else {
         return Ok(());
+    };
+    for tip in tips {
+        if let Ok(commit) = repo.find_object(tip, None).and_then(|o| o.peel_to_commit()) {
+            let _ = walk.push(commit.id());
+        }
     }
     let mut seen = Vec::new();
     // Advice only, on a push already stopped: bounded, not exhaustive.

@@ -9,6 +9,7 @@ mod attack_git;
 mod attack_history;
 mod detection;
 mod everyday;
+mod formats;
 mod hardening;
 mod history;
 mod install;

@@ -298,7 +298,13 @@ fn scan_group(
         let filter = match change.old {
             None => None,
             Some(old) => {
-                let old_content = reader.read_kind(old, gix_object::Kind::Blob)?;
+                let old_content = match reader.read_kind(old, gix_object::Kind::Blob) {
+                    Ok(old_content) => old_content,
+                    // A partial clone never fetched the old version: every
+                    // line counts as added (more is reported, never less).
+                    Err(crate::sources::git::odb::ObjectsError::ObjectNotFetched { .. }) => &[],
+                    Err(e) => return Err(e.into()),
+                };
                 Some(added_lines(old_content, &content).map_err(|source| {
                     BlobsError::DiffFailed {
                         path: change.path.clone(),

@@ -65,15 +65,31 @@ pub fn scan_history(
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
         .map_err(HistoryError::WalkFailed)?;
     if revisions.is_empty() {
-        walk.push_glob("refs/*").map_err(HistoryError::WalkFailed)?;
-        let _ = walk.push_head(); // a detached HEAD counts too; an unborn one has nothing
+        crate::sources::git::refs::walk_all_refs(repo, &mut walk, false)?;
+        // A detached HEAD counts too; an unborn one has nothing.
+        if let Ok(Some(head)) = crate::sources::git::refs::head_commit(repo) {
+            walk.push(head).map_err(HistoryError::WalkFailed)?;
+        }
     }
     for revision in revisions {
         let unknown = |source| HistoryError::RevisionUnknown {
             revision: revision.clone(),
             source,
         };
-        if revision.contains("..") {
+        // Reftable: git parses the revision, libgit2 walks.
+        if let Some(parsed) = crate::sources::git::refs::parse_revision(repo, revision)? {
+            for (include, oid) in parsed {
+                let commit = repo
+                    .find_object(oid, None)
+                    .and_then(|o| o.peel_to_commit())
+                    .map_err(unknown)?;
+                if include {
+                    walk.push(commit.id()).map_err(unknown)?;
+                } else {
+                    walk.hide(commit.id()).map_err(unknown)?;
+                }
+            }
+        } else if revision.contains("..") {
             walk.push_range(revision).map_err(unknown)?;
         } else if let Some(hidden) = revision.strip_prefix('^') {
             let commit = repo
@@ -125,7 +141,7 @@ pub fn scan_history(
 
 /// Author, date and "still in the tree" for each finding.
 fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Finding]) {
-    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let head_tree = super::refs::head_tree(repo).ok().flatten();
     let mut commits: HashMap<String, (String, String)> = HashMap::new();
     // For findings in a path's name: every path at HEAD, listed once if needed.
     let mut head_paths: Option<Vec<String>> = None;
@@ -136,8 +152,8 @@ fn describe_findings(scanner: &Scanner, repo: &Repository, findings: &mut [Findi
             let (author, date) = commits
                 .entry(id.clone())
                 .or_insert_with(|| {
-                    Oid::from_str(id)
-                        .and_then(|oid| repo.find_commit(oid))
+                    crate::sources::git::odb::oid_from_hex(id)
+                        .and_then(|oid| repo.find_commit(oid).ok())
                         .map(|c| {
                             let author = c.author();
                             let name = format!(

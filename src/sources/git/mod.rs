@@ -22,11 +22,14 @@ pub mod index_fast;
 pub mod names;
 pub mod odb;
 pub mod push;
+pub mod refs;
+pub mod reftable;
+pub mod staged_git;
 pub mod tree_diff;
 
 use std::path::{Path, PathBuf};
 
-use git2::{Delta, DiffOptions, ErrorCode, FileMode, Repository};
+use git2::{Delta, DiffOptions, FileMode, Repository};
 
 use crate::engine::scanner::{ScanReport, Scanner};
 use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
@@ -44,8 +47,10 @@ pub enum GitError {
         #[source]
         source: git2::Error,
     },
-    #[error("{path}: the repository uses an object format (SHA-256) that this build of keygate cannot read; nothing was scanned")]
+    #[error("{path}: the repository uses an object format (extensions.objectFormat) that keygate cannot read (it reads SHA-1 and SHA-256); nothing was scanned")]
     ObjectFormatUnsupported { path: PathBuf },
+    #[error("{path}: the repository's config declares `extensions.{name}`, a repository format this version of keygate does not know how to read; nothing was scanned (update keygate)")]
+    ExtensionUnsupported { path: PathBuf, name: String },
     #[error("{path} is a bare repository: --staged needs a work tree and an index")]
     BareRepository { path: PathBuf },
     #[error("cannot read the index: {0}")]
@@ -58,6 +63,8 @@ pub enum GitError {
     ConfigUnreadable(#[source] git2::Error),
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    #[error(transparent)]
+    Refs(#[from] crate::sources::git::refs::RefsError),
 }
 
 /// Opens the repository the way git's own commands find it: `GIT_DIR` and
@@ -66,7 +73,15 @@ pub fn open_repository() -> Result<Repository, GitError> {
     configure_libgit2();
     let path = std::env::current_dir().unwrap_or_default();
     Repository::open_from_env().map_err(|source| {
-        if source.message().contains("object format") {
+        if let Some(name) = source
+            .message()
+            .strip_prefix("unsupported extension name extensions.")
+        {
+            GitError::ExtensionUnsupported {
+                path,
+                name: crate::engine::redact::scrub(name.trim()),
+            }
+        } else if source.message().contains("object format") {
             GitError::ObjectFormatUnsupported { path }
         } else {
             GitError::NotARepository { path, source }
@@ -83,6 +98,22 @@ fn configure_libgit2() {
         // trees of an index diff) costs time and protects against nothing a
         // local attacker could not do anyway.
         git2::opts::strict_hash_verification(false);
+        // Repository formats git 2.45+ writes that keygate reads, beyond
+        // libgit2's own (objectformat, worktreeconfig, preciousobjects):
+        // reftable refs are read by `refs`, never by libgit2; a partial
+        // clone's missing objects are errors where they are needed (exit
+        // 2); relative worktree paths and a compatibility object format
+        // change nothing for reading. Any other extension is refused
+        // (`GitError::ExtensionUnsupported`).
+        // SAFETY: called once, before any repository is opened.
+        unsafe {
+            let _ = git2::opts::set_extensions(&[
+                "refstorage",
+                "partialclone",
+                "relativeworktrees",
+                "compatobjectformat",
+            ]);
+        }
         // Memory must not grow with the size of a history: cap the pack
         // windows libgit2 maps for the commit walk, and its object cache.
         // SAFETY: called once, before any other libgit2 use in this process.
@@ -132,12 +163,16 @@ fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
     if let Some(changes) = crate::sources::git::index_fast::modified_in_place(repo) {
         return Ok(changes);
     }
-    let index = repo.index().map_err(GitError::IndexUnreadable)?;
-    let head_tree = match repo.head() {
-        Ok(head) => Some(head.peel_to_tree().map_err(GitError::HeadUnreadable)?),
-        Err(e) if matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound) => None,
-        Err(e) => return Err(GitError::HeadUnreadable(e)),
+    let index = match repo.index() {
+        Ok(index) => index,
+        // A split or sparse index (mandatory extensions `link`, `sdir`):
+        // git itself compares it with HEAD.
+        Err(e) if crate::sources::git::staged_git::needs_git(&e) => {
+            return crate::sources::git::staged_git::staged_changes(repo)
+        }
+        Err(e) => return Err(GitError::IndexUnreadable(e)),
     };
+    let head_tree = crate::sources::git::refs::head_tree(repo)?;
     let mut options = DiffOptions::new();
     options
         .include_typechange(true)

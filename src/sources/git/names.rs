@@ -147,6 +147,21 @@ pub fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) 
 /// the annotated tags they point at (tags of tags included). A ref that
 /// cannot be read is a problem (exit 2), not a silent skip.
 pub fn scan_refs(scanner: &Scanner, repo: &git2::Repository, report: &mut ScanReport) {
+    // Reftable: libgit2 cannot list the refs; git does.
+    match crate::sources::git::refs::named_refs(repo) {
+        Ok(None) => {}
+        Ok(Some(refs)) => {
+            for (refname, mut oid) in refs {
+                scan_ref_name(scanner, &refname, report);
+                while let Ok(tag) = repo.find_tag(oid) {
+                    scan_tag_message(scanner, &refname, &tag, report);
+                    oid = tag.target_id();
+                }
+            }
+            return;
+        }
+        Err(error) => return report.problem("<refs>", error),
+    }
     let references = match repo.references_glob("refs/*") {
         Ok(references) => references,
         Err(error) => return report.problem("<refs>", error),

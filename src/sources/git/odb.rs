@@ -54,6 +54,8 @@ pub enum ObjectsError {
     },
     #[error("object {oid} is missing from the repository")]
     ObjectMissing { oid: Oid },
+    #[error("object {oid} is not in this partial clone (cloned with --filter, it was never fetched): not scanned; run keygate in a full clone (one made without --filter) to scan everything")]
+    ObjectNotFetched { oid: Oid },
     #[error("object {oid} is a {actual}, expected a {expected}")]
     ObjectKindUnexpected {
         oid: Oid,
@@ -73,9 +75,15 @@ pub enum ObjectsError {
 #[derive(Clone)]
 pub struct ObjectStore {
     databases: Vec<Arc<gix_odb::Store>>,
+    /// SHA-1 or SHA-256, as the repository declares.
+    kind: gix_hash::Kind,
     max_object_bytes: u64,
     /// A shallow clone's boundary: commits whose parents it does not have.
     shallow: Arc<HashSet<Oid>>,
+    /// A partial clone (`extensions.partialClone`): objects it never
+    /// fetched are missing by design, and said so. Found out at the first
+    /// missing object (reading the config costs the pre-commit path).
+    partial: Arc<Partial>,
 }
 
 impl ObjectStore {
@@ -93,6 +101,7 @@ impl ObjectStore {
             let list = list.to_string_lossy().into_owned();
             directories.extend(split_alternates(&list).into_iter().map(PathBuf::from));
         }
+        let kind = hash_kind(repo);
         let mut seen: Vec<PathBuf> = Vec::new();
         let mut databases = Vec::new();
         for dir in directories {
@@ -101,12 +110,17 @@ impl ObjectStore {
                 continue;
             }
             seen.push(key);
-            databases.push(open_database(&dir, max_object_bytes)?);
+            databases.push(open_database(&dir, kind, max_object_bytes)?);
         }
         Ok(ObjectStore {
             databases,
+            kind,
             max_object_bytes,
             shallow: Arc::new(shallow_boundary(repo)),
+            partial: Arc::new(Partial {
+                config: repo.commondir().join("config"),
+                known: std::sync::OnceLock::new(),
+            }),
         })
     }
 
@@ -143,8 +157,10 @@ impl ObjectStore {
         }
         ObjectReader {
             databases,
+            kind: self.kind,
             max_object_bytes: self.max_object_bytes,
             shallow: self.shallow.clone(),
+            partial: self.partial.clone(),
             buffer: Vec::new(),
             spare: Vec::new(),
         }
@@ -159,11 +175,67 @@ fn shallow_boundary(repo: &git2::Repository) -> HashSet<Oid> {
     let text = std::fs::read(repo.commondir().join("shallow")).unwrap_or_default();
     text.split(|&b| b == b'\n')
         .filter_map(|line| std::str::from_utf8(line).ok())
-        .filter_map(|line| Oid::from_str(line.trim()).ok())
+        .filter_map(|line| oid_from_hex(line.trim()))
         .collect()
 }
 
-fn open_database(dir: &Path, max_object_bytes: u64) -> Result<Arc<gix_odb::Store>, ObjectsError> {
+/// Whether the repository is a partial clone, read once from its config.
+pub struct Partial {
+    config: PathBuf,
+    known: std::sync::OnceLock<bool>,
+}
+
+impl Partial {
+    /// `extensions.partialClone`, or (git 2.4x) a remote marked `promisor`.
+    fn is_partial_clone(&self) -> bool {
+        *self.known.get_or_init(|| {
+            let Ok(config) = git2::Config::open(&self.config) else {
+                return false;
+            };
+            if config.get_string("extensions.partialclone").is_ok() {
+                return true;
+            }
+            let Ok(entries) = config.entries(Some(r"remote\..*\.promisor")) else {
+                return false;
+            };
+            let mut promisor = false;
+            let _ = entries.for_each(|entry| {
+                promisor |= entry.value().is_ok_and(|v| {
+                    matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
+                });
+            });
+            promisor
+        })
+    }
+}
+
+/// The repository's object format.
+fn hash_kind(repo: &git2::Repository) -> gix_hash::Kind {
+    match repo.object_format() {
+        git2::ObjectFormat::Sha256 => gix_hash::Kind::Sha256,
+        _ => gix_hash::Kind::Sha1,
+    }
+}
+
+/// An object id in hex, SHA-1 (40 digits) or SHA-256 (64); `None` for
+/// anything else.
+pub fn oid_from_hex(text: &str) -> Option<Oid> {
+    let format = match text.len() {
+        40 => git2::ObjectFormat::Sha1,
+        64 => git2::ObjectFormat::Sha256,
+        _ => return None,
+    };
+    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Oid::from_str_ext(text, format).ok()
+}
+
+fn open_database(
+    dir: &Path,
+    kind: gix_hash::Kind,
+    max_object_bytes: u64,
+) -> Result<Arc<gix_odb::Store>, ObjectsError> {
     let unopenable = |source| ObjectsError::StoreUnopenable {
         path: dir.to_path_buf(),
         source,
@@ -174,13 +246,8 @@ fn open_database(dir: &Path, max_object_bytes: u64) -> Result<Arc<gix_odb::Store
         alloc_limit_bytes: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
         ..Default::default()
     };
-    let store = gix_odb::Store::at_opts(
-        dir.to_path_buf(),
-        gix_hash::Kind::Sha1,
-        &mut std::iter::empty(),
-        options,
-    )
-    .map_err(unopenable)?;
+    let store = gix_odb::Store::at_opts(dir.to_path_buf(), kind, &mut std::iter::empty(), options)
+        .map_err(unopenable)?;
     Ok(Arc::new(store))
 }
 
@@ -226,8 +293,10 @@ fn split_alternates(list: &str) -> Vec<String> {
 /// Reads objects for one thread. Not shareable: its caches are its own.
 pub struct ObjectReader {
     databases: Vec<gix_odb::HandleArc>,
+    kind: gix_hash::Kind,
     max_object_bytes: u64,
     shallow: Arc<HashSet<Oid>>,
+    partial: Arc<Partial>,
     buffer: Vec<u8>,
     /// Buffers of trees that were read and given back.
     spare: Vec<Vec<u8>>,
@@ -252,6 +321,9 @@ impl ObjectReader {
                 Ok(None) => {}
                 Err(error) => return Err(self.read_error(oid, error)),
             }
+        }
+        if self.partial.is_partial_clone() {
+            return Err(ObjectsError::ObjectNotFetched { oid });
         }
         Err(ObjectsError::ObjectMissing { oid })
     }
@@ -314,9 +386,10 @@ impl ObjectReader {
     pub fn commit(&mut self, oid: Oid) -> Result<(Oid, Vec<Oid>, &[u8]), ObjectsError> {
         // Grafted: its parents are not in this clone.
         let grafted = self.shallow.contains(&oid);
+        let kind = self.kind;
         let data = self.read_kind(oid, gix_object::Kind::Commit)?;
         let malformed = |e| malformed(oid, e);
-        let mut iter = gix_object::CommitRefIter::from_bytes(data, gix_hash::Kind::Sha1);
+        let mut iter = gix_object::CommitRefIter::from_bytes(data, kind);
         let tree = iter.tree_id().map_err(malformed)?;
         if grafted {
             return Ok((to_git2(&tree), Vec::new(), data));
@@ -330,7 +403,11 @@ impl ObjectReader {
         let mut data = self.spare.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(self.read_kind(oid, gix_object::Kind::Tree)?);
-        Ok(Tree { oid, data })
+        Ok(Tree {
+            oid,
+            kind: self.kind,
+            data,
+        })
     }
 
     /// Keeps a tree's buffer for the next `read_tree`.
@@ -362,6 +439,7 @@ pub enum EntryKind {
 /// The raw bytes of a tree object.
 pub struct Tree {
     oid: Oid,
+    kind: gix_hash::Kind,
     data: Vec<u8>,
 }
 
@@ -369,7 +447,7 @@ impl Tree {
     /// The entries, in the tree's order, parsed as they are visited.
     pub fn entries(&self) -> impl Iterator<Item = Result<TreeEntry<'_>, ObjectsError>> {
         let oid = self.oid;
-        gix_object::TreeRefIter::from_bytes(&self.data, gix_hash::Kind::Sha1).map(move |entry| {
+        gix_object::TreeRefIter::from_bytes(&self.data, self.kind).map(move |entry| {
             let entry = entry.map_err(|e| malformed(oid, e))?;
             let kind = if entry.mode.is_tree() {
                 EntryKind::Tree
@@ -424,7 +502,8 @@ fn to_gix(oid: Oid) -> gix_hash::ObjectId {
 }
 
 fn to_git2(id: &gix_hash::oid) -> Oid {
-    Oid::from_bytes(id.as_bytes()).expect("a SHA-1 object id is 20 bytes")
+    // gix ids are 20 or 32 bytes, both of which git2 (with SHA-256) takes.
+    Oid::from_bytes(id.as_bytes()).unwrap_or(Oid::ZERO_SHA1)
 }
 
 /// Memory that mapped pack files hold. gix maps each pack whole, and every

@@ -131,9 +131,9 @@ fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
     if text.bytes().all(|b| b == b'0') {
         return Ok(None);
     }
-    Oid::from_str(text)
+    crate::sources::git::odb::oid_from_hex(text)
         .map(Some)
-        .map_err(|_| PushError::ObjectIdInvalid { line })
+        .ok_or(PushError::ObjectIdInvalid { line })
 }
 
 /// Scans everything the updates bring that `known` does not already have.
@@ -194,7 +194,7 @@ pub fn scan_push(
     }
     if any_tip {
         if let Known::AllRefs = known {
-            walk.hide_glob("refs/*").map_err(PushError::WalkFailed)?;
+            crate::sources::git::refs::walk_all_refs(repo, &mut walk, true)?;
         }
         for update in updates {
             if let Some(old) = update.old {
