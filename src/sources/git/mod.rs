@@ -23,6 +23,7 @@ pub mod names;
 pub mod odb;
 pub mod push;
 pub mod tree_diff;
+pub mod verified;
 
 use std::path::{Path, PathBuf};
 
