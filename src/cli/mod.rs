@@ -133,7 +133,9 @@ fn run_history(
         );
         if let Some(digest) = digest {
             let tips = push_record::history_tips(&repo, revisions, walked);
-            push_record::add(&repo, &digest, &tips, err)?;
+            // Only a head start for pre-push: a read-only repository is
+            // scanned all the same, and needs no note about it.
+            push_record::add(&repo, &digest, &tips, &mut std::io::sink())?;
         }
     }
     // Only when the walk reached the boundary: a range above it is whole.
