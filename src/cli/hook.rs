@@ -88,7 +88,7 @@ fn run_push_hook(
     // pre-push: the record of what this machine already verified, under the
     // digest of what decides detection (`push_record`).
     let mut digest = None;
-    let (config, updates, known, own_keys) = match side {
+    let (config, updates, mut known, own_keys) = match side {
         Side::Server => {
             let config = match server_config_path(args, &repo)? {
                 Some(path) => Config::load(&path)?,
@@ -124,7 +124,16 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    let walked = push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?;
+    let walked = match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
+        // A recorded commit the walk cannot go below (its history no longer
+        // whole here): the record is ignored, as any it cannot use.
+        Err(PushError::WalkFailed(_)) if matches!(known, Known::RemoteTipsAndVerified(_)) => {
+            known = Known::RemoteTips;
+            report = ScanReport::default();
+            push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?
+        }
+        walked => walked?,
+    };
     let timed_out = report.only_out_of_time();
     if side == Side::Server {
         let push = crate::cli::policy::ServerPush {

@@ -485,6 +485,40 @@ fn a_record_that_is_corrupt_foreign_or_not_a_file_is_ignored() {
         c.hook_new_branch_small_limit("topic").status(0);
     }
 
+    // A recorded commit whose parent is not here: the walk cannot go below
+    // it, so the record is set aside, not the push refused.
+    let tree = c
+        .client
+        .git(&["rev-parse", "HEAD^{tree}"])
+        .trim()
+        .to_string();
+    let object = format!(
+        "tree {tree}\nparent {unknown}\nauthor A <a@b> 1700000000 +0000\n\
+         committer A <a@b> 1700000000 +0000\n\nbroken\n"
+    );
+    std::fs::write(c.client.path().join("broken.txt"), object).unwrap();
+    let broken = c
+        .client
+        .git(&[
+            "hash-object",
+            "-t",
+            "commit",
+            "-w",
+            "--literally",
+            "broken.txt",
+        ])
+        .trim()
+        .to_string();
+    std::fs::write(
+        c.record(),
+        format!("keygate pre-push verified 1\n{digest}\n{broken}\n"),
+    )
+    .unwrap();
+    c.hook_new_branch_small_limit("topic")
+        .status(2)
+        .stderr_has("big.txt");
+    c.hook_new_branch("topic", &[]).status(0);
+
     // Not a regular file: a directory, a FIFO (never waited on), a symlink.
     std::fs::remove_file(c.record()).unwrap();
     std::fs::create_dir(c.record()).unwrap();

@@ -95,7 +95,12 @@ impl Record {
             if !hex || !line.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 return None;
             }
-            tips.push(Oid::from_str(line).ok()?);
+            // The id it names, whole: never a prefix of a longer one.
+            let tip = Oid::from_str(line).ok()?;
+            if tip.to_string() != line {
+                return None;
+            }
+            tips.push(tip);
         }
         if tips.len() > MAX_TIPS {
             return None;
@@ -369,6 +374,7 @@ mod tests {
             format!("{HEADER}\ndigest {}\nnot-an-id\n", "a".repeat(40)),
             format!("{HEADER}\ndigest {}\n{}\n", "a".repeat(40), "B".repeat(40)),
             format!("keygate pre-push verified 2\ndigest {}\n", "a".repeat(40)),
+            format!("{HEADER}\ndigest {}\n{}\n", "a".repeat(40), "c".repeat(64)),
         ] {
             assert_eq!(Record::parse(bad.as_bytes()), None, "{bad:?}");
         }
