@@ -17,6 +17,7 @@ use git2::Oid;
 
 use crate::cli::args::{Args, HookName};
 use crate::cli::error::Error;
+use crate::cli::push_record;
 use crate::cli::{finish, run_staged, Outcome};
 use crate::engine::config::Config;
 use crate::engine::scanner::{ScanReport, Scanner};
@@ -84,7 +85,11 @@ fn run_push_hook(
         crate::cli::policy::skip_unreadable_global_config(err)?;
     }
     let repo = git::open_repository()?;
-    let (config, updates, known, own_keys) = match side {
+    let root = git::config_dir(&repo).to_path_buf();
+    // pre-push: the record of what this machine already verified, under the
+    // digest of what decides detection (`push_record`).
+    let mut digest = None;
+    let (config, updates, mut known, own_keys) = match side {
         Side::Server => {
             let config = match server_config_path(args, &repo)? {
                 Some(path) => Config::load(&path)?,
@@ -95,11 +100,13 @@ fn run_push_hook(
             (config, updates, Known::AllRefs, Default::default())
         }
         Side::Client => {
-            let root = git::config_dir(&repo).to_path_buf();
+            let config_bytes = push_record::ConfigBytes::read(args.config.as_deref(), &root);
             let config = Config::discover(args.config.as_deref(), &root)?;
             let own_keys = crate::cli::local_keys::for_config(&config);
             let updates = push::parse_pre_push(&input)?;
-            (config, updates, Known::RemoteTips, own_keys)
+            digest = push_record::digest(&config_bytes, &config, &own_keys.values, &repo);
+            let known = push_record::known(&repo, digest.as_deref());
+            (config, updates, known, own_keys)
         }
     };
     let own_keys: crate::cli::local_keys::OwnKeys = own_keys;
@@ -118,7 +125,16 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?;
+    let walked = match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
+        // A recorded commit the walk cannot go below (its history no longer
+        // whole here): the record is ignored, as any it cannot use.
+        Err(PushError::WalkFailed(_)) if matches!(known, Known::RemoteTipsAndVerified(_)) => {
+            known = Known::RemoteTips;
+            report = ScanReport::default();
+            push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?
+        }
+        walked => walked?,
+    };
     let timed_out = report.only_out_of_time();
     if side == Side::Server {
         let push = crate::cli::policy::ServerPush {
@@ -130,6 +146,17 @@ fn run_push_hook(
         return crate::cli::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
     let outcome = finish(args, Audience::PrePush, &report, out, err)?;
+    if outcome == Outcome::Clean {
+        let digest = push_record::digest_unchanged(
+            digest.as_deref(),
+            args.config.as_deref(),
+            &root,
+            &config,
+            &own_keys.values,
+            &repo,
+        );
+        push_record::after_clean_push(&repo, digest.as_deref(), &report, &walked, &known, err)?;
+    }
     let remote = args.hook_args.first().map_or("origin", String::as_str);
     note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
     Ok(outcome)

@@ -14,6 +14,7 @@ pub mod help;
 pub mod hook;
 pub mod local_keys;
 pub mod policy;
+pub mod push_record;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -138,13 +139,39 @@ pub(crate) fn run_history(
 ) -> Result<Outcome, Error> {
     let repo = git::open_repository()?;
     let root = git::config_dir(&repo).to_path_buf();
-    let scanner = build_scanner(args, &root, err)?;
+    // As `build_scanner`, keeping what the pre-push record's digest needs.
+    let config_bytes = push_record::ConfigBytes::read(args.config.as_deref(), &root);
+    let config = Config::discover(args.config.as_deref(), &root)?;
+    let own_keys = local_keys::for_config(&config);
+    let digest = push_record::digest(&config_bytes, &config, &own_keys.values, &repo);
+    let own_values = own_keys.values.clone();
+    let scanner = scanner_from(&config, own_keys, err)?;
     let limits = crate::sources::git::blobs::ReadLimits {
         max_blob_bytes: args.max_file_size,
         deadline: None,
     };
     let mut report = ScanReport::default();
     let stats = history::scan_history(&scanner, &repo, revisions, limits, &mut report)?;
+    // Clean and whole: seed the pre-push record with the tips scanned.
+    if let (Some(walked), true) = (
+        &stats.whole,
+        report.complete() && report.findings.is_empty(),
+    ) {
+        let digest = push_record::digest_unchanged(
+            digest.as_deref(),
+            args.config.as_deref(),
+            &root,
+            &config,
+            &own_values,
+            &repo,
+        );
+        if let Some(digest) = digest {
+            let tips = push_record::history_tips(&repo, revisions, walked);
+            // Only a head start for pre-push: a read-only repository is
+            // scanned all the same, and needs no note about it.
+            push_record::add(&repo, &digest, &tips, &mut std::io::sink())?;
+        }
+    }
     // Only when the walk reached the boundary: a range above it is whole.
     if stats.boundary > 0 {
         writeln!(
@@ -222,7 +249,16 @@ fn run_audit_log(
 pub fn build_scanner(args: &Args, dir: &Path, err: &mut dyn Write) -> Result<Scanner, Error> {
     let config = Config::discover(args.config.as_deref(), dir)?;
     let own_keys = local_keys::for_config(&config);
-    let scanner = Scanner::from_config(&config, &own_keys.values)?.with_warnings(own_keys.warnings);
+    scanner_from(&config, own_keys, err)
+}
+
+/// `build_scanner` from a config and own keys already read.
+fn scanner_from(
+    config: &Config,
+    own_keys: local_keys::OwnKeys,
+    err: &mut dyn Write,
+) -> Result<Scanner, Error> {
+    let scanner = Scanner::from_config(config, &own_keys.values)?.with_warnings(own_keys.warnings);
     scanner.write_warnings(err)?;
     Ok(scanner)
 }

@@ -236,11 +236,7 @@ impl Allowlist {
         let regexes = UserRegexes::compile(&config.allowlist.regexes, &source)?;
         let mut fingerprints: HashSet<String> =
             config.allowlist.fingerprints.iter().cloned().collect();
-        if let Some(baseline) = &config.allowlist.baseline {
-            let file = match source.parent() {
-                Some(dir) if baseline.is_relative() => dir.join(baseline),
-                _ => baseline.clone(),
-            };
+        if let Some(file) = config.baseline_path() {
             let unreadable = |e: std::io::Error| ConfigError::BaselineUnreadable {
                 path: source.clone(),
                 baseline: file.clone(),

@@ -389,6 +389,16 @@ impl Config {
         }
     }
 
+    /// The file `allowlist.baseline` names: relative to the config file's
+    /// directory.
+    pub fn baseline_path(&self) -> Option<PathBuf> {
+        let baseline = self.allowlist.baseline.as_ref()?;
+        Some(match self.source_name().parent() {
+            Some(dir) if baseline.is_relative() => dir.join(baseline),
+            _ => baseline.clone(),
+        })
+    }
+
     /// The path to name in errors.
     pub fn source_name(&self) -> PathBuf {
         self.source

@@ -15,6 +15,7 @@ mod history;
 mod install;
 mod layering;
 mod peers;
+mod prepush_verified;
 mod properties;
 mod push;
 mod scan;

@@ -50,6 +50,9 @@ pub struct HistoryStats {
     /// Shallow clone: the walked commits at its boundary, scanned as roots
     /// (none: the walk did not reach one, or the clone is whole).
     pub boundary: usize,
+    /// The commits walked, when no revision hid any (`^rev`, `a..b`): then
+    /// all that each of them reaches was walked too.
+    pub whole: Option<Vec<Oid>>,
 }
 
 /// Scans the commits of `revisions` (`git log` syntax: `main`, `a..b`,
@@ -131,6 +134,12 @@ pub fn scan_history(
         PROGRESS_DONE.fetch_add(round.len() as u64, Ordering::Relaxed);
     }
     progress.stop();
+    let hides = revisions
+        .iter()
+        .any(|r| r.contains("..") || r.starts_with('^'));
+    if !hides {
+        stats.whole = Some(commits);
+    }
     if revisions.is_empty() {
         crate::sources::git::names::scan_refs(scanner, repo, report);
     }

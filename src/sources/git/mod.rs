@@ -26,6 +26,7 @@ pub mod refs;
 pub mod reftable;
 pub mod staged_git;
 pub mod tree_diff;
+pub mod verified;
 
 use std::path::{Path, PathBuf};
 

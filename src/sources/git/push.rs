@@ -20,6 +20,7 @@ use crate::engine::scanner::{ScanReport, Scanner};
 use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
 use crate::sources::git::odb::{ObjectStore, ObjectsError, ReadPattern};
 use crate::sources::git::tree_diff::{changes_of_commits, tree_changes, CommitsError};
+use crate::sources::git::verified::Walked;
 use crate::sources::git::GitError;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,10 @@ pub enum Known {
     /// is scanned down to its roots, like `keygate history BRANCH`, except
     /// what another updated ref's remote tip reaches.
     RemoteTips,
+    /// `RemoteTips`, and also these commits, which this machine verified:
+    /// all below them was scanned clean under the same detection
+    /// (`verified`).
+    RemoteTipsAndVerified(Vec<Oid>),
 }
 
 /// Parses pre-receive standard input: `<old> <new> <ref>` per line.
@@ -136,7 +141,8 @@ fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
         .ok_or(PushError::ObjectIdInvalid { line })
 }
 
-/// Scans everything the updates bring that `known` does not already have.
+/// Scans everything the updates bring that `known` does not already have;
+/// says what the walk covered (for `verified`).
 pub fn scan_push(
     scanner: &Scanner,
     repo: &Repository,
@@ -144,7 +150,8 @@ pub fn scan_push(
     known: &Known,
     limits: ReadLimits,
     report: &mut ScanReport,
-) -> Result<(), PushError> {
+) -> Result<Walked, PushError> {
+    let mut walked = Walked::default();
     let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
     let mut walk = repo.revwalk().map_err(PushError::WalkFailed)?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
@@ -171,6 +178,7 @@ pub fn scan_push(
         match target.kind() {
             Some(ObjectType::Commit) => {
                 walk.push(target.id()).map_err(PushError::WalkFailed)?;
+                walked.tips.push(target.id());
                 any_tip = true;
             }
             Some(ObjectType::Blob) => changes.push(BlobChange {
@@ -196,6 +204,11 @@ pub fn scan_push(
         if let Known::AllRefs = known {
             crate::sources::git::refs::walk_all_refs(repo, &mut walk, true)?;
         }
+        if let Known::RemoteTipsAndVerified(verified) = known {
+            for tip in verified {
+                walk.hide(*tip).map_err(PushError::WalkFailed)?;
+            }
+        }
         for update in updates {
             if let Some(old) = update.old {
                 // The remote's (or the server's) current tip, when we have
@@ -207,6 +220,7 @@ pub fn scan_push(
                     .and_then(|object| object.peel_to_commit());
                 if let Ok(commit) = commit {
                     walk.hide(commit.id()).map_err(PushError::WalkFailed)?;
+                    walked.remote_hidden = true;
                 }
             }
         }
@@ -220,10 +234,11 @@ pub fn scan_push(
             scanner,
             report,
         )?);
+        walked.commits = commits;
     }
     crate::sources::git::names::scan_new_paths(scanner, &changes, report);
     scan_changes(scanner, &store, &changes, limits, report);
-    Ok(())
+    Ok(walked)
 }
 
 #[cfg(test)]
