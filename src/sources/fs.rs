@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::engine::scanner::{ScanReport, Scanner};
+use crate::sources::queue::{self, Step};
 use crate::sources::walk::{FileInput, WalkOptions, WalkStats};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,10 @@ pub fn scan_paths(
     stats
 }
 
+/// Files a thread takes at a time: few, so that one large file does not
+/// leave the other cores idle.
+const FILES_PER_BATCH: usize = 4;
+
 /// Reads and scans files on all cores, keeping findings in path order.
 pub fn scan_files(
     scanner: &Scanner,
@@ -76,39 +81,35 @@ pub fn scan_files(
         .iter()
         .filter(|f| !scanner.allowlist.allows_path(Path::new(&f.name)))
         .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    let chunk = files.len().div_ceil(workers).max(1);
-    let reports: Vec<ScanReport> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut local = ScanReport::default();
-                    for file in part {
-                        match read_capped(&file.disk, max_file_bytes) {
-                            Ok(bytes) => scanner.scan(&file.name, &bytes, None, &mut local),
-                            Err(e) => local.problem(file.name.clone(), e),
-                        }
-                    }
-                    local
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    let mut failed = ScanReport::default();
-                    failed.problem("<scan>", FsError::WorkerPanicked);
-                    failed
-                })
-            })
-            .collect()
-    });
-    for r in reports {
-        report.merge(r);
+    let workers = queue::worker_count(files.len(), FILES_PER_BATCH);
+    // Each batch's report, by where the batch starts: merged in path order.
+    let states = queue::run(
+        files.len(),
+        FILES_PER_BATCH,
+        workers,
+        Vec::new,
+        |done: &mut Vec<(usize, ScanReport)>, batch| {
+            let mut local = ScanReport::default();
+            for file in &files[batch.clone()] {
+                match read_capped(&file.disk, max_file_bytes) {
+                    Ok(bytes) => scanner.scan(&file.name, &bytes, None, &mut local),
+                    Err(e) => local.problem(file.name.clone(), e),
+                }
+            }
+            done.push((batch.start, local));
+            Step::Continue
+        },
+    );
+    let mut done = Vec::new();
+    for state in states {
+        match state {
+            Some(reports) => done.extend(reports),
+            None => report.problem("<scan>", FsError::WorkerPanicked),
+        }
+    }
+    done.sort_unstable_by_key(|(start, _)| *start);
+    for (_, local) in done {
+        report.merge(local);
     }
 }
 
