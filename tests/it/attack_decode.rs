@@ -2,29 +2,9 @@
 //! inside wrapped base64, UTF-16 line numbers, and bounded memory and time
 //! on huge blobs. Each test is a hole that once let a key in with exit 0.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// `base64 -w76`, each line indented by `indent`.
 fn wrapped(text: &str, indent: &str) -> String {
@@ -52,70 +32,16 @@ fn credentials() -> String {
     )
 }
 
-/// A bare server with keygate's pre-receive hook, and a client of it.
-struct Server {
-    server: Test,
-    client: Test,
-}
-
-impl Server {
-    fn new() -> Server {
-        let server = Test::dir();
-        server.git(&["init", "-q", "--bare", "-b", "main", "server.git"]);
-        install_hook(&server.path().join("server.git/hooks"), "pre-receive");
-        let client = Test::repo();
-        let url = server.path().join("server.git");
-        client.git(&["remote", "add", "origin", url.to_str().unwrap()]);
-        Server { server, client }
-    }
-
-    fn commit(&self, name: &str, content: impl AsRef<[u8]>, message: &str) {
-        self.client.stage(name, content);
-        self.client
-            .git(&["commit", "-q", "--no-verify", "-m", message]);
-    }
-
-    fn push(&self) -> Run {
-        self.client.git_run(&["push", "-q", "origin", "main"])
-    }
-
-    fn server_main(&self) -> Option<String> {
-        let bare = self.server.path().join("server.git");
-        let run = self
-            .server
-            .git_in(&bare, &["rev-parse", "--verify", "-q", "main"]);
-        (run.status == Some(0)).then(|| run.stdout.trim().to_string())
-    }
-
-    fn server_config(&self, text: &str) {
-        let path = self.server.path().join("keygate-server.toml");
-        std::fs::write(&path, text).unwrap();
-        let bare = self.server.path().join("server.git");
-        self.server
-            .git_in(&bare, &["config", "keygate.config", path.to_str().unwrap()]);
-    }
-}
-
-fn install_hook(dir: &Path, name: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("hooks")
-        .join(name);
-    let target = dir.join(name);
-    std::fs::copy(script, &target).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
-
 /// A push that must not land: refused, the server's branch unchanged.
 #[track_caller]
-fn assert_refused(server: &Server, before: Option<String>) -> Run {
-    let run = server.push();
+fn assert_refused(server: &Push, before: Option<String>) -> Run {
+    let run = server.push(&["main"]);
     assert_ne!(run.status, Some(0), "push accepted: {run:?}");
-    assert_eq!(server.server_main(), before, "the server took the push");
+    assert_eq!(
+        server.server_ref("main"),
+        before,
+        "the server took the push"
+    );
     run.never_shows(&key_id()).never_shows(&secret());
     run
 }
@@ -163,10 +89,10 @@ fn issue12_1_encoded_key_after_base64_filler_is_found_by_commit_push_history_and
         .never_shows(&secret());
 
     // pre-receive, through a real push.
-    let server = Server::new();
+    let server = Push::new();
     server.commit("README.md", "# app\n", "init");
-    server.push().status(0);
-    let before = server.server_main();
+    server.push(&["main"]).status(0);
+    let before = server.server_ref("main");
     server.commit("deploy/values.yaml", key_after_filler(), "values");
     assert_refused(&server, before).output_has("deploy/values.yaml");
 
@@ -206,10 +132,10 @@ fn issue12_1_decoding_that_cannot_finish_is_an_incomplete_scan_naming_the_file()
     assert_eq!(test.commit_count(), 0);
 
     // So is the push, and `history` does not call it clean.
-    let server = Server::new();
+    let server = Push::new();
     server.commit("README.md", "# app\n", "init");
-    server.push().status(0);
-    let before = server.server_main();
+    server.push(&["main"]).status(0);
+    let before = server.server_ref("main");
     server.commit("nested.yaml", &text, "nested");
     assert_refused(&server, before).output_has("not fully decoded");
     server
@@ -272,10 +198,10 @@ fn issue12_2_key_inserted_mid_wrapped_base64_block_is_found_by_commit_and_push()
         "line {line}, first change {first_changed}"
     );
 
-    let server = Server::new();
+    let server = Push::new();
     server.commit("k8s/secret.yaml", &before, "secret");
-    server.push().status(0);
-    let main = server.server_main();
+    server.push(&["main"]).status(0);
+    let main = server.server_ref("main");
     server.commit("k8s/secret.yaml", &after, "add the key");
     assert_refused(&server, main).output_has("k8s/secret.yaml");
     server.client.keygate(&["history"]).status(1);
@@ -322,10 +248,10 @@ fn issue12_3_utf16_key_after_cjk_text_is_found_on_its_added_line() {
     let byte_line = 1 + after[..key_at].iter().filter(|&&b| b == b'\n').count();
     assert_eq!(findings[0]["line"].as_u64(), Some(byte_line as u64));
 
-    let server = Server::new();
+    let server = Push::new();
     server.commit("notes.txt", &before, "notes");
-    server.push().status(0);
-    let main = server.server_main();
+    server.push(&["main"]).status(0);
+    let main = server.server_ref("main");
     server.commit("notes.txt", &after, "add the key");
     assert_refused(&server, main).output_has("notes.txt");
     let history = server.client.keygate(&["history", "--format", "json"]);
@@ -373,11 +299,11 @@ fn issue12_10_key_past_the_old_decode_cap_in_a_big_blob_is_found() {
 
     // Through pre-receive, with a budget it can meet: found (or out of
     // time: refused either way, never accepted).
-    let server = Server::new();
+    let server = Push::new();
     server.server_config("[server]\ntime_budget_seconds = 60\n");
     server.commit("README.md", "# app\n", "init");
-    server.push().status(0);
-    let main = server.server_main();
+    server.push(&["main"]).status(0);
+    let main = server.server_ref("main");
     server.commit("static/bundle.json", &content, "bundle");
     assert_refused(&server, main).output_has("static/bundle.json");
 }
@@ -390,17 +316,17 @@ fn issue12_10_the_time_budget_stops_inside_one_long_blob() {
     while content.len() < 24 << 20 {
         content.extend_from_slice(b"secret=\\/%2F QUtJQUFBQUFBQUFB\n");
     }
-    let server = Server::new();
+    let server = Push::new();
     server.server_config("[server]\ntime_budget_seconds = 0.2\n");
     server.commit("README.md", "# app\n", "init");
-    server.push().status(0);
-    let main = server.server_main();
+    server.push(&["main"]).status(0);
+    let main = server.server_ref("main");
     server.commit("big.txt", &content, "big");
     let started = Instant::now();
-    let run = server.push();
+    let run = server.push(&["main"]);
     let took = started.elapsed();
     assert_ne!(run.status, Some(0), "{run:?}");
-    assert_eq!(server.server_main(), main);
+    assert_eq!(server.server_ref("main"), main);
     run.output_has("time budget");
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }

@@ -28,25 +28,6 @@ fn git_mv(t: &Test, from: &str, to: &str) {
 
 const FIXTURES_ALLOWED: &str = "[allowlist]\npaths = [\"tests/fixtures/**\"]\n";
 
-/// Copies hooks/`name` into `dir` (git runs it with `KEYGATE_BIN` set by
-/// `Test::git_run`).
-fn install_hook(dir: &Path, name: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let target = dir.join(name);
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("hooks")
-            .join(name),
-        &target,
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
-
 /// A bare server repository with keygate's pre-receive hook (and, when
 /// given, a server config) and a client whose origin it is.
 struct Server {

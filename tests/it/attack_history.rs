@@ -234,7 +234,7 @@ fn issue12_14_pre_push_does_not_trust_a_stale_remote_tracking_ref() {
     let dev = Test::dir();
     dev.git(&["clone", "-q", &url, "c"]);
     let clone = dev.path().join("c");
-    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    install_hook(&clone.join(".git/hooks"), "pre-push");
     // ...then the server deletes the branch (to get rid of the key); the
     // clone is not pruned: refs/remotes/origin/feature stays.
     server.git_in(&bare, &["branch", "-q", "-D", "feature"]);
@@ -301,7 +301,7 @@ fn issue12_14_pre_push_scans_from_the_tip_the_remote_reports_after_a_rewrite() {
     let dev = Test::dir();
     dev.git(&["clone", "-q", &url, "c"]);
     let clone = dev.path().join("c");
-    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    install_hook(&clone.join(".git/hooks"), "pre-push");
     server.git_in(&bare, &["update-ref", "refs/heads/main", &clean_tip]);
 
     // The developer builds on the main they have and pushes: git reports
@@ -336,7 +336,7 @@ fn issue12_14_key_already_on_the_remote_blocks_a_new_branch_until_baselined() {
     let dev = Test::dir();
     dev.git(&["clone", "-q", &url, "c"]);
     let clone = dev.path().join("c");
-    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    install_hook(&clone.join(".git/hooks"), "pre-push");
     git_as_dev(&dev, &clone, &["checkout", "-q", "-b", "topic"]);
     std::fs::write(clone.join("a.txt"), "a\n").unwrap();
     git_as_dev(&dev, &clone, &["add", "a.txt"]);
@@ -406,7 +406,7 @@ fn issue12_14_new_branch_from_a_shallow_clone_is_scanned_to_its_boundary() {
     let dir = clone.path().join("shallow");
     let url = format!("file://{}", bare.display());
     clone.git_in(&dir, &["remote", "set-url", "origin", &url]);
-    crate::push::install_hook(&dir.join(".git/hooks"), "pre-push");
+    install_hook(&dir.join(".git/hooks"), "pre-push");
     git_as_dev(&clone, &dir, &["checkout", "-q", "-b", "topic"]);
     std::fs::write(dir.join("b.txt"), "b\n").unwrap();
     git_as_dev(&clone, &dir, &["add", "b.txt"]);

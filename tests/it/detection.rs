@@ -227,25 +227,6 @@ fn slashy_secret() -> String {
     format!("{}{}", "Zr4nK2pQ9s/w7xYb3cDe", "+fGh1jKl6mNo8pQr0sTu")
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn scan_one(test: &Test, name: &str, content: &[u8]) -> Run {
     test.write(name, content);
     test.keygate(&["scan", "--format", "json", name])

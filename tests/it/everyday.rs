@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::{key_id, secret, Test};
+use crate::util::{install_hook, key_id, secret, Test};
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
@@ -456,7 +456,7 @@ fn keygate_passes_its_own_gates() {
         "main",
         &server.to_string_lossy(),
     ]);
-    crate::push::install_hook(&server.join("hooks"), "pre-receive");
+    install_hook(&server.join("hooks"), "pre-receive");
     // `.keygate.toml` as it is, plus a time budget: the binary under test is
     // a debug build, several times slower than a release build (which takes
     // well under a second for this push), on a machine running the other

@@ -30,7 +30,7 @@ impl Client {
         let client = Test::repo();
         let url = format!("file://{}", server.path().join("s.git").display());
         client.git(&["remote", "add", "origin", &url]);
-        crate::push::install_hook(&client.path().join(".git/hooks"), "pre-push");
+        install_hook(&client.path().join(".git/hooks"), "pre-push");
         Client { server, client }
     }
 
@@ -217,7 +217,7 @@ fn issue12_14_stale_tracking_ref_still_blocks_with_a_record() {
     let dev = Test::dir();
     dev.git(&["clone", "-q", &url, "c"]);
     let clone = dev.path().join("c");
-    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    install_hook(&clone.join(".git/hooks"), "pre-push");
     server.git_in(&bare, &["branch", "-q", "-D", "feature"]);
 
     // Clean pushes of new branches from main fill the record...
@@ -274,7 +274,7 @@ fn what_a_remote_tip_hid_is_never_recorded_as_verified() {
     let dev = Test::dir();
     dev.git(&["clone", "-q", &url, "c"]);
     let clone = dev.path().join("c");
-    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    install_hook(&clone.join(".git/hooks"), "pre-push");
     // A clean new branch below the key first: the record is not empty, and
     // what it holds does not reach the key.
     commit_in(&dev, &clone, &["branch", "fix", &clean_tip]);
@@ -578,7 +578,7 @@ fn a_shallow_clone_records_nothing() {
     let url = format!("file://{}", c.server.path().join("s.git").display());
     dev.git(&["clone", "-q", "--depth", "2", &url, "c"]);
     let clone = dev.path().join("c");
-    crate::push::install_hook(&clone.join(".git/hooks"), "pre-push");
+    install_hook(&clone.join(".git/hooks"), "pre-push");
     commit_in(&dev, &clone, &["checkout", "-q", "-b", "topic"]);
     std::fs::write(clone.join("t.txt"), "t\n").unwrap();
     commit_in(&dev, &clone, &["add", "t.txt"]);

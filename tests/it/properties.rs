@@ -6,6 +6,8 @@ use keygate::engine::allowlist::Allowlist;
 use keygate::engine::detect::Detector;
 use keygate::engine::scanner::{ScanReport, Scanner};
 
+use crate::util::base64;
+
 /// xorshift64*: deterministic, good enough to shuffle test inputs.
 struct Rng(u64);
 
@@ -188,24 +190,6 @@ fn random_noise_gives_no_finding() {
 }
 
 // ------------------------------------- issue 12.2, 12.3: decoded lines
-
-fn base64(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                BASE64[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
 
 /// A YAML document holding `text` in base64, wrapped at `width` columns.
 fn wrapped_yaml(text: &str, width: usize, indent: &str) -> String {

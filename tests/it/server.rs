@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::push::install_hook;
 use crate::util::*;
 
 /// A bare repository with keygate's pre-receive hook, push options on, and a

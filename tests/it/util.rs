@@ -24,6 +24,27 @@ pub fn secret() -> String {
     format!("{}{}", "Zr4nK2pQ9sVw7xYb3cDe", "5fGh1jKl6mNo8pQr0sTu")
 }
 
+/// Standard base64 with padding, as `base64` (the command) writes it: the
+/// encoded forms keys are committed in.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A temporary directory removed on drop.
@@ -329,5 +350,77 @@ impl Test {
                 .expect("chmod");
         }
         self
+    }
+}
+
+/// A bare "server" repository with keygate's pre-receive hook, and a client
+/// clone of it.
+pub struct Push {
+    pub server: Test,
+    pub client: Test,
+}
+
+impl Push {
+    pub fn new() -> Push {
+        let server = Test::dir();
+        server.git(&["init", "-q", "--bare", "-b", "main", "server.git"]);
+        install_hook(&server.path().join("server.git/hooks"), "pre-receive");
+        let client = Test::repo();
+        client.git(&[
+            "remote",
+            "add",
+            "origin",
+            server.path().join("server.git").to_str().unwrap(),
+        ]);
+        Push { server, client }
+    }
+
+    pub fn bare(&self) -> PathBuf {
+        self.server.path().join("server.git")
+    }
+
+    /// Commits `content` at `name` in the client without its own hook.
+    pub fn commit(&self, name: &str, content: impl AsRef<[u8]>, message: &str) {
+        self.client.stage(name, content);
+        self.client
+            .git(&["commit", "-q", "--no-verify", "-m", message]);
+    }
+
+    pub fn push(&self, args: &[&str]) -> Run {
+        let mut all = vec!["push", "-q", "origin"];
+        all.extend_from_slice(args);
+        self.client.git_run(&all)
+    }
+
+    /// The server's value of a ref, if it exists.
+    pub fn server_ref(&self, name: &str) -> Option<String> {
+        let run = self
+            .server
+            .git_in(&self.bare(), &["rev-parse", "--verify", "-q", name]);
+        (run.status == Some(0)).then(|| run.stdout.trim().to_string())
+    }
+
+    pub fn server_config(&self, text: &str) {
+        let path = self.server.path().join("keygate-server.toml");
+        std::fs::write(&path, text).unwrap();
+        self.server.git_in(
+            &self.bare(),
+            &["config", "keygate.config", path.to_str().unwrap()],
+        );
+    }
+}
+
+/// Installs the shipped hook script `name` into the hooks folder `dir`.
+pub fn install_hook(dir: &Path, name: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("hooks")
+        .join(name);
+    let target = dir.join(name);
+    std::fs::copy(script, &target).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
