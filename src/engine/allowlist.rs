@@ -27,10 +27,12 @@ pub const INLINE_MARKER: &[u8] = b"keygate:allow";
 /// every run compiles them, so their cost must stay small whatever the
 /// config holds.
 pub const MAX_REGEXES: usize = 2_000;
+/// The bytes of all allowlist regexes together (see [`MAX_REGEXES`]).
 pub const MAX_REGEX_BYTES: usize = 64 << 10;
 /// At most this many allowlist paths: globs are compiled (many of them into
 /// one regex set) on every run.
 pub const MAX_PATHS: usize = 1_000;
+/// The bytes of all allowlist paths together (see [`MAX_PATHS`]).
 pub const MAX_PATH_BYTES: usize = 64 << 10;
 /// The compiled size of all allowlist regexes together (the regex crate's
 /// `size_limit`, over one `RegexSet`).
@@ -44,10 +46,15 @@ const KEY_ID_RULE_ID: &str = "aws-access-key-id";
 /// Why a detection was allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllowReason {
+    /// The value is one of the example keys in AWS's documentation.
     DocumentationExample,
+    /// A `keygate:allow` marker on the value's line.
     InlineMarker,
+    /// The input's path matches an `[allowlist] paths` glob.
     Path,
+    /// The value matches an `[allowlist] regexes` entry.
     Regex,
+    /// The fingerprint is in `[allowlist] fingerprints` or the baseline.
     Fingerprint,
 }
 

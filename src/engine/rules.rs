@@ -80,6 +80,7 @@ pub enum Confirmation {
 pub struct Rule {
     /// Stable id, used in reports, fingerprints and `disable`.
     pub id: &'static str,
+    /// What kind of credential it finds.
     pub kind: CredentialKind,
     /// One sentence: why a match is a credential.
     pub description: &'static str,
@@ -89,6 +90,7 @@ pub struct Rule {
     pub literals: &'static [&'static str],
     /// Regex (bytes, no lookaround). The group named `value` is the credential.
     pub pattern: &'static str,
+    /// How the pattern is used once a literal is found.
     pub confirmation: Confirmation,
     /// Characters that may not touch the value on either side: a value inside
     /// a longer run of these is part of something else (a hash, a base64 blob).
