@@ -53,6 +53,7 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event as the log writes it and `--event` names it.
     pub fn name(self) -> &'static str {
         match self {
             Event::Rejected => "rejected",
@@ -75,28 +76,47 @@ impl Event {
 
 /// One push's record.
 pub struct Record<'a> {
+    /// What the server did with the push.
     pub event: Event,
+    /// The repository pushed to: its path on the server.
     pub repository: String,
+    /// Who pushed.
     pub pusher: Pusher,
+    /// The refs the push changes.
     pub updates: &'a [RefUpdate],
+    /// The bypass reason the pusher gave (left out when it holds a credential).
     pub reason: Option<String>,
+    /// What the scan found, allowed and could not read.
     pub report: &'a ScanReport,
 }
 
+/// Why a record could not be appended to the audit log.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// The log could not be opened or written.
     #[error("cannot write the audit log {path}: {source}")]
     Unwritable {
+        /// The audit log.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// The log's path is a directory, a FIFO or another non-file: appending
+    /// to it could block the hook or write nowhere.
     #[error("cannot write the audit log {path}: it is not a regular file")]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The audit log.
+        path: PathBuf,
+    },
+    /// The system took only part of the record.
     #[error("cannot write the audit log {path}: only {written} of {len} bytes were written")]
     ShortWrite {
+        /// The audit log.
         path: PathBuf,
+        /// Bytes written.
         written: usize,
+        /// Bytes of the record.
         len: usize,
     },
 }
@@ -307,17 +327,23 @@ fn utc(secs: u64) -> String {
 /// `keygate audit-log` filters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filters {
+    /// `--pusher NAME`: only this pusher's records.
     pub pusher: Option<String>,
+    /// `--fingerprint FP`: only records with this finding (the whole fingerprint or its hash).
     pub fingerprint: Option<String>,
+    /// `--event EVENT`: only records of this event.
     pub event: Option<String>,
 }
 
 /// What reading the log found wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The log could not be opened or read.
     #[error("cannot read the audit log {path}: {source}")]
     Unreadable {
+        /// The audit log.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },

@@ -40,6 +40,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The process's exit code: 0 clean, 1 found, 2 incomplete.
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Clean => EXIT_CLEAN,

@@ -56,6 +56,7 @@ const MAX_PUSHER_CHARS: usize = 200;
 /// Who pushed, and where that came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pusher {
+    /// The name, cut to 200 characters.
     pub name: String,
     /// The environment variable, or `os-user`.
     pub source: String,
@@ -213,8 +214,11 @@ fn bypass_refusal(
 
 /// Everything the server decision needs besides the scan report.
 pub struct ServerPush<'a> {
+    /// The config: `[server]` decides the policy.
     pub config: &'a Config,
+    /// The repository pushed to.
     pub repo: &'a git2::Repository,
+    /// The refs the push changes.
     pub updates: &'a [RefUpdate],
     /// The scan stopped at the time budget (and nothing else went wrong).
     pub timed_out: bool,
