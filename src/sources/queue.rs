@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// What a worker says after a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// The worker takes another batch, if there is one.
     Continue,
     /// No worker takes another batch (those running finish theirs).
     Stop,

@@ -32,7 +32,9 @@ pub struct WalkOptions {
 /// A file to read: where it is, and the name it is reported by.
 #[derive(Clone, Debug)]
 pub struct FileInput {
+    /// Where to read it.
     pub disk: PathBuf,
+    /// What the report calls it.
     pub name: String,
 }
 
@@ -166,6 +168,8 @@ impl Namer {
         }
     }
 
+    /// The name `path` is reported by: relative to the repository's root when
+    /// it is inside it, else to the current directory, else absolute.
     pub fn name(&self, path: &Path) -> String {
         let absolute = normalize(&self.cwd.join(path));
         let relative = self

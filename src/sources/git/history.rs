@@ -25,20 +25,28 @@ use crate::engine::scanner::{
 };
 use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
+/// Why `keygate history` could not walk or read the commits.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// A revision given names nothing in the repository.
     #[error("revision `{revision}`: not found in this repository (give a branch, a tag, a commit id or a range such as main..feature): {source}")]
     RevisionUnknown {
+        /// As the user gave it.
         revision: String,
+        /// What libgit2 said.
         #[source]
         source: git2::Error,
     },
+    /// libgit2 could not walk the commits.
     #[error("cannot walk the history: {0}")]
     WalkFailed(#[source] git2::Error),
+    /// The commits' trees could not be compared.
     #[error(transparent)]
     Commits(#[from] CommitsError),
+    /// An object could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// The repository or its refs could not be read.
     #[error(transparent)]
     Git(#[from] crate::sources::git::GitError),
 }
@@ -46,6 +54,7 @@ pub enum HistoryError {
 /// What the walk covered, for the summary line.
 #[derive(Debug, Default)]
 pub struct HistoryStats {
+    /// Commits walked.
     pub commits: usize,
     /// Shallow clone: the walked commits at its boundary, scanned as roots
     /// (none: the walk did not reach one, or the clone is whole).

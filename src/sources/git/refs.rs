@@ -21,15 +21,30 @@ use git2::{ErrorCode, Oid, Repository, Revwalk};
 
 use crate::sources::git::GitError;
 
+/// Why the refs, or a revision, could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RefsError {
+    /// A reftable repository's refs are read by running `git`, and that failed:
+    /// git could not start, exited with an error, or found no such revision.
     #[error(
         "this repository keeps its refs in reftable, which keygate reads through `git`; \
          running `git {args}` failed: {message}"
     )]
-    GitFailed { args: String, message: String },
+    GitFailed {
+        /// The arguments given to `git`.
+        args: String,
+        /// git's first line of stderr, or why it could not run.
+        message: String,
+    },
+    /// `git` printed a line that is not an object id.
     #[error("`git {args}` printed something that is not an object id: {line}")]
-    GitOutputUnexpected { args: String, line: String },
+    GitOutputUnexpected {
+        /// The arguments given to `git`.
+        args: String,
+        /// The line.
+        line: String,
+    },
+    /// libgit2 could not list the refs.
     #[error("cannot list the refs: {0}")]
     ListFailed(#[source] git2::Error),
 }
@@ -37,7 +52,9 @@ pub enum RefsError {
 /// Where a repository keeps its refs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefStorage {
+    /// Loose ref files and `packed-refs`: read by libgit2.
     Files,
+    /// The reftable format: read by running `git`, which libgit2 cannot.
     Reftable,
 }
 

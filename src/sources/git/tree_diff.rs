@@ -19,10 +19,13 @@ use crate::sources::git::odb::{
 };
 use crate::sources::queue::{self, Step};
 
+/// Why the changes of commits could not be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
+    /// A thread comparing trees panicked: its commits were not all compared.
     #[error("internal error: a thread comparing trees stopped; the scan is incomplete")]
     WorkerPanicked,
+    /// An object could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
 }

@@ -69,7 +69,9 @@ pub fn record_path(repo: &Repository) -> PathBuf {
 /// A record as read: its digest and its tips, newest first.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The digest the record was written under: of everything that decides detection.
     pub digest: String,
+    /// The tips verified clean, newest first.
     pub tips: Vec<Oid>,
 }
 
