@@ -8,7 +8,7 @@ use crate::cli::error::Error;
 use crate::report::Format;
 
 /// The `--help` text: every command, option and exit code.
-pub const USAGE: &str = "\
+pub(crate) const USAGE: &str = "\
 keygate: stops AWS credentials from entering git history
 
 Usage:

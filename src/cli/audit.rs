@@ -27,7 +27,7 @@ use crate::report::Format;
 use crate::sources::git::push::RefUpdate;
 
 /// The largest record written.
-pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// Findings and refs listed in one record at most.
 const MAX_LISTED: usize = 100;
 /// Longest path or ref name kept in a record.
@@ -162,7 +162,7 @@ struct JsonFinding<'a> {
 
 impl<'r> Record<'r> {
     /// The record as one line, newline included.
-    pub fn to_line(&self) -> Vec<u8> {
+    pub(crate) fn to_line(&self) -> Vec<u8> {
         // What the pusher controls, scrubbed in one pass.
         let mut controlled: Vec<String> = vec![
             printable(&self.pusher.name),
@@ -262,7 +262,7 @@ impl<'r> Record<'r> {
 }
 
 /// Appends `record` to the log at `path` (created, mode 0640, if missing).
-pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
+pub(crate) fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
     let line = record.to_line();
     let unwritable = |source| AuditError::Unwritable {
         path: path.to_path_buf(),
@@ -294,7 +294,7 @@ pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
 }
 
 /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -11,9 +11,9 @@ use crate::sources::git::push::PushError;
 use crate::sources::git::GitError;
 
 /// Exit code: nothing found.
-pub const EXIT_CLEAN: u8 = 0;
+pub(crate) const EXIT_CLEAN: u8 = 0;
 /// Exit code: credentials found, the commit or push is blocked.
-pub const EXIT_FOUND: u8 = 1;
+pub(crate) const EXIT_FOUND: u8 = 1;
 /// Exit code: usage, config or internal error, or an incomplete scan.
 pub const EXIT_ERROR: u8 = 2;
 

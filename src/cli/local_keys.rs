@@ -46,7 +46,7 @@ pub struct OwnKeys {
 
 /// The local key values when the config asks for them (`[detect] own_keys`,
 /// on by default), else none.
-pub fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
+pub(crate) fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
     if config.detect.own_keys {
         local_keys()
     } else {
@@ -55,7 +55,7 @@ pub fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
 }
 
 /// Every key value found locally.
-pub fn local_keys() -> OwnKeys {
+pub(crate) fn local_keys() -> OwnKeys {
     let mut keys = OwnKeys::default();
     for name in KEY_VARIABLES {
         match std::env::var(name) {

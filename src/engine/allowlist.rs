@@ -21,22 +21,22 @@ use crate::engine::detect::{Confidence, Detection};
 use crate::engine::rules::{CredentialKind, DOCUMENTATION_EXAMPLES};
 
 /// The marker that allows a finding on its own line.
-pub const INLINE_MARKER: &[u8] = b"keygate:allow";
+pub(crate) const INLINE_MARKER: &[u8] = b"keygate:allow";
 
 /// At most this many allowlist regexes, and this many bytes of them in all:
 /// every run compiles them, so their cost must stay small whatever the
 /// config holds.
-pub const MAX_REGEXES: usize = 2_000;
+pub(crate) const MAX_REGEXES: usize = 2_000;
 /// The bytes of all allowlist regexes together (see [`MAX_REGEXES`]).
-pub const MAX_REGEX_BYTES: usize = 64 << 10;
+pub(crate) const MAX_REGEX_BYTES: usize = 64 << 10;
 /// At most this many allowlist paths: globs are compiled (many of them into
 /// one regex set) on every run.
-pub const MAX_PATHS: usize = 1_000;
+pub(crate) const MAX_PATHS: usize = 1_000;
 /// The bytes of all allowlist paths together (see [`MAX_PATHS`]).
-pub const MAX_PATH_BYTES: usize = 64 << 10;
+pub(crate) const MAX_PATH_BYTES: usize = 64 << 10;
 /// The compiled size of all allowlist regexes together (the regex crate's
 /// `size_limit`, over one `RegexSet`).
-pub const MAX_COMPILED_REGEX_BYTES: usize = 8 << 20;
+pub(crate) const MAX_COMPILED_REGEX_BYTES: usize = 8 << 20;
 /// The lazy DFA's cache for the set.
 const REGEX_DFA_BYTES: usize = 4 << 20;
 
@@ -275,12 +275,12 @@ impl Allowlist {
 
     /// Makes `keygate:allow` markers in the scanned input allow nothing
     /// (server policy `inline_allow = "ignore"`).
-    pub fn ignore_inline_markers(&mut self) {
+    pub(crate) fn ignore_inline_markers(&mut self) {
         self.ignore_inline_markers = true;
     }
 
     /// What the allowlist allows too much of, in words (see `warnings`).
-    pub fn warnings(&self) -> &[String] {
+    pub(crate) fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
@@ -338,7 +338,7 @@ impl Allowlist {
     }
 
     /// Whether a whole path is allowlisted (checked before reading it).
-    pub fn allows_path(&self, path: &Path) -> bool {
+    pub(crate) fn allows_path(&self, path: &Path) -> bool {
         let path = path.strip_prefix("./").unwrap_or(path);
         !self.paths.is_empty() && self.paths.is_match(path)
     }
@@ -353,7 +353,7 @@ impl Allowlist {
     /// secret leaves the secret to report, as the secret-access-key finding
     /// it would be alone, with that finding's own fingerprint (so that one
     /// fingerprint can allow it); an allowed secret leaves its key ID.
-    pub fn judge(
+    pub(crate) fn judge(
         &self,
         detection: Detection,
         input: &[u8],
@@ -440,7 +440,7 @@ pub enum Verdict {
 }
 
 /// The header of a baseline file.
-pub const BASELINE_HEADER: &str =
+pub(crate) const BASELINE_HEADER: &str =
     "# keygate baseline: fingerprints of credentials already in history.\n\
 # Written by `keygate history --write-baseline`; point [allowlist] baseline at it.\n\
 # It holds no secrets: a fingerprint is rule:path:hash.\n";
@@ -455,7 +455,7 @@ pub fn read_baseline(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The AWS documentation's example credentials, and IDs built like them
 /// (`…EXAMPLE`), grant nothing.
-pub fn is_documentation_example(value: &str) -> bool {
+pub(crate) fn is_documentation_example(value: &str) -> bool {
     DOCUMENTATION_EXAMPLES.contains(&value)
         || (value.len() == 20 && value.ends_with("EXAMPLE"))
         || value.contains("EXAMPLEKEY")

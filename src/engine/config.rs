@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The file name looked up at the repository root (or the current directory for `scan`).
-pub const CONFIG_FILE_NAME: &str = ".keygate.toml";
+pub(crate) const CONFIG_FILE_NAME: &str = ".keygate.toml";
 
 /// Why a config cannot be used. Each names the file and what in it is wrong:
 /// a run stops (exit 2) rather than scan with less than the config says.
@@ -114,18 +114,18 @@ pub enum ConfigError {
 
 /// The largest config file keygate reads: a config is a page of settings;
 /// anything bigger is a mistake or an attack on every commit's time.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The largest baseline file: some 400,000 fingerprints.
-pub const MAX_BASELINE_BYTES: u64 = 32 << 20;
+pub(crate) const MAX_BASELINE_BYTES: u64 = 32 << 20;
 /// At most this many `[[rules]]`: each is its own compiled regex.
-pub const MAX_CUSTOM_RULES: usize = 64;
+pub(crate) const MAX_CUSTOM_RULES: usize = 64;
 
 /// Reads a file that must be a regular file of at most `limit` bytes (after
 /// following symlinks: a link to a regular file is fine). A FIFO would hang
 /// the commit and `/dev/zero` would fill memory, so anything else is
 /// refused before a byte is read, and the read stops past `limit` even if
 /// the file grows meanwhile.
-pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -403,7 +403,7 @@ impl Config {
     }
 
     /// `--config FILE` if given, else `.keygate.toml` in `dir` if it exists, else defaults.
-    pub fn discover(explicit: Option<&Path>, dir: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn discover(explicit: Option<&Path>, dir: &Path) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
             return Config::load(path);
         }
@@ -421,7 +421,7 @@ impl Config {
     /// Settings that are legal but turn the gate off, in words: said on
     /// every run so that nobody ships one by accident. (The allowlist's own
     /// are in `Allowlist::warnings`.)
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let off = |id: &str| self.detect.disable.iter().any(|d| d == id);
         let source = self.source_name();
         let source = source.display();
@@ -446,7 +446,7 @@ impl Config {
 
     /// The file `allowlist.baseline` names: relative to the config file's
     /// directory.
-    pub fn baseline_path(&self) -> Option<PathBuf> {
+    pub(crate) fn baseline_path(&self) -> Option<PathBuf> {
         let baseline = self.allowlist.baseline.as_ref()?;
         Some(match self.source_name().parent() {
             Some(dir) if baseline.is_relative() => dir.join(baseline),
@@ -455,7 +455,7 @@ impl Config {
     }
 
     /// The path to name in errors.
-    pub fn source_name(&self) -> PathBuf {
+    pub(crate) fn source_name(&self) -> PathBuf {
         self.source
             .clone()
             .unwrap_or_else(|| PathBuf::from("<built-in defaults>"))

@@ -50,7 +50,7 @@ pub const MAX_VIEW_BYTES: usize = 1 << 20;
 
 /// Largest input callers should decode at once: `detect` cuts longer ones
 /// into overlapping windows of at most this size.
-pub const MAX_WINDOW_BYTES: usize = (4 << 20) + (512 << 10);
+pub(crate) const MAX_WINDOW_BYTES: usize = (4 << 20) + (512 << 10);
 
 /// Bytes the views of an input may hold for each input byte. Ordinary text
 /// needs at most about one (decoded text is never longer than its encoding,
@@ -61,7 +61,7 @@ const BUDGET_PER_BYTE: usize = 16;
 
 /// Most bytes all views of one input may hold together: the budget of the
 /// largest window.
-pub const MAX_TOTAL_BYTES: usize = MAX_WINDOW_BYTES * BUDGET_PER_BYTE + (64 << 10);
+pub(crate) const MAX_TOTAL_BYTES: usize = MAX_WINDOW_BYTES * BUDGET_PER_BYTE + (64 << 10);
 
 /// How deep decoding goes: 1 is a view of the input, 2 a view of a view (the
 /// base64 config inside a JWT payload, the UTF-16 script inside base64), 3
@@ -335,7 +335,7 @@ pub struct Trigger {
 impl Trigger {
     /// Whether this is a keyword in plain text (`secret`) rather than an
     /// encoded form: a rule's prefilter may already look for it.
-    pub fn is_keyword(&self) -> bool {
+    pub(crate) fn is_keyword(&self) -> bool {
         self.kind == Kind::Keyword
     }
 
@@ -392,7 +392,7 @@ const fn utf16(literal: &'static [u8]) -> Trigger {
 /// AWS literal whatever surrounds it, at each of the three byte alignments
 /// (the test `base64_triggers_are_the_encodings_of_their_literals` derives
 /// them again).
-pub const TRIGGERS: &[Trigger] = &[
+pub(crate) const TRIGGERS: &[Trigger] = &[
     // Base64 of the key ID prefixes, `aws_`, `AWS_` and `ecret` (`secret`,
     // `Secret`), `ECRET`, at byte offsets 0, 1 and 2 of a 3-byte group.
     base64(b"QUtJQ", 0),

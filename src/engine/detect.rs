@@ -250,7 +250,7 @@ impl From<&Rule> for RuleSpec {
 
 impl RuleSpec {
     /// A rule that finds the exact `values` (the user's own keys) anywhere.
-    pub fn known_values(values: &[String]) -> Option<RuleSpec> {
+    pub(crate) fn known_values(values: &[String]) -> Option<RuleSpec> {
         let values: Vec<&String> = values.iter().filter(|v| v.len() >= 16).collect();
         if values.is_empty() {
             return None;
@@ -274,7 +274,7 @@ impl RuleSpec {
     }
 
     /// The built-in rules except those whose id is in `disabled`.
-    pub fn builtin_except(disabled: &[String]) -> Vec<RuleSpec> {
+    pub(crate) fn builtin_except(disabled: &[String]) -> Vec<RuleSpec> {
         RULES
             .iter()
             .filter(|r| !disabled.iter().any(|d| d == r.id))
@@ -419,7 +419,7 @@ impl Detector {
     /// Every credential in `input`, and whether all of it was read and
     /// decoded. A long input is scanned in windows (bounded memory, a decode
     /// budget per window, linear work); `deadline` is checked between them.
-    pub fn detect_all(&self, input: &[u8], deadline: Option<Instant>) -> Detected {
+    pub(crate) fn detect_all(&self, input: &[u8], deadline: Option<Instant>) -> Detected {
         self.detect_in_windows(input, deadline, WINDOW_CORE, WINDOW_MARGIN)
     }
 
@@ -597,7 +597,7 @@ impl Detector {
     /// offset, not a range). For hiding credentials in text (`error::scrub`):
     /// the same triggers, views and rules as `detect`, so the two cannot
     /// disagree; a region may hide more than the credential.
-    pub fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
+    pub(crate) fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
         let spans = |detections: Vec<Detection>| {
             detections
                 .into_iter()
@@ -923,7 +923,7 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 /// Describes a key ID by its prefix.
-pub fn key_id_description(id: &str) -> String {
+pub(crate) fn key_id_description(id: &str) -> String {
     let kind = match id.get(..4) {
         Some("AKIA") => "long-term access key ID (AKIA)",
         Some("ASIA") => "temporary access key ID (ASIA, from STS)",
@@ -1221,7 +1221,7 @@ fn periodic(s: &[u8]) -> bool {
 }
 
 /// Shannon entropy of the bytes, in bits per byte.
-pub fn shannon_entropy(s: &[u8]) -> f64 {
+pub(crate) fn shannon_entropy(s: &[u8]) -> f64 {
     let mut counts = [0usize; 256];
     s.iter().for_each(|&b| counts[b as usize] += 1);
     let n = s.len() as f64;

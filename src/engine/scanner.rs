@@ -84,7 +84,7 @@ impl Origin {
 
     /// The same origin, made by commit `info` (for findings of an input
     /// scanned once for many commits).
-    pub fn with_commit(&self, info: CommitInfo) -> Origin {
+    pub(crate) fn with_commit(&self, info: CommitInfo) -> Origin {
         match self {
             Origin::File | Origin::Blob(_) => Origin::Blob(info),
             Origin::CommitMessage(_) => Origin::CommitMessage(Some(info)),
@@ -97,7 +97,7 @@ impl Origin {
 
     /// Whether the input is a ref as it is now (its name, or its tag's
     /// message) rather than something a commit brought.
-    pub fn is_a_ref(&self) -> bool {
+    pub(crate) fn is_a_ref(&self) -> bool {
         matches!(self, Origin::RefName | Origin::TagMessage(_))
     }
 }
@@ -268,7 +268,7 @@ impl ScanReport {
 
     /// Whether the only thing that kept the scan from being complete is
     /// the time budget.
-    pub fn only_out_of_time(&self) -> bool {
+    pub(crate) fn only_out_of_time(&self) -> bool {
         self.problems.is_empty() && matches!(self.stopped, Some(Stop::TimeBudget { .. }))
     }
 
@@ -297,7 +297,7 @@ impl ScanReport {
 
     /// Sets where the findings (reported or inline-allowed) added since
     /// `mark` came from.
-    pub fn set_origin(&mut self, mark: ReportMark, origin: &Origin) {
+    pub(crate) fn set_origin(&mut self, mark: ReportMark, origin: &Origin) {
         let found = self.findings.iter_mut().skip(mark.findings);
         for finding in found.chain(self.inline_allowed.iter_mut().skip(mark.inline_allowed)) {
             finding.origin = origin.clone();
@@ -349,13 +349,13 @@ impl Scanner {
     }
 
     /// Adds warnings (the own keys' loader's).
-    pub fn with_warnings(mut self, warnings: impl IntoIterator<Item = String>) -> Scanner {
+    pub(crate) fn with_warnings(mut self, warnings: impl IntoIterator<Item = String>) -> Scanner {
         self.warnings.extend(warnings);
         self
     }
 
     /// Prints the warnings, one `keygate: warning:` line each.
-    pub fn write_warnings(&self, err: &mut dyn std::io::Write) -> std::io::Result<()> {
+    pub(crate) fn write_warnings(&self, err: &mut dyn std::io::Write) -> std::io::Result<()> {
         for warning in &self.warnings {
             writeln!(err, "keygate: warning: {warning}")?;
         }

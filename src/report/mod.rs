@@ -68,7 +68,7 @@ pub fn write(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) -
 }
 
 /// A byte count for people: `512 bytes`, `3.4 KB`, `12.0 MB`.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     match bytes {
         0..=999 => format!("{bytes} bytes"),
         1_000..=999_999 => format!("{:.1} KB", bytes as f64 / 1e3),
@@ -78,7 +78,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// Prints the problems (inputs not scanned) to `err`, one per line.
-pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
+pub(crate) fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
     for (path, message) in problem_lines(report) {
         writeln!(
             err,

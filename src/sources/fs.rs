@@ -44,7 +44,7 @@ pub enum FsError {
 
 /// Scans paths (files or directories); `-` is standard input. Files larger
 /// than `max_file_bytes` are reported as not scanned rather than loaded.
-pub fn scan_paths(
+pub(crate) fn scan_paths(
     scanner: &Scanner,
     paths: &[PathBuf],
     walk: WalkOptions,
@@ -84,7 +84,7 @@ pub fn scan_paths(
 const FILES_PER_BATCH: usize = 4;
 
 /// Reads and scans files on all cores, keeping findings in path order.
-pub fn scan_files(
+pub(crate) fn scan_files(
     scanner: &Scanner,
     files: &[FileInput],
     max_file_bytes: u64,

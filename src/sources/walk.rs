@@ -145,7 +145,7 @@ pub fn files(
 
 /// The repository root `path` is in: the nearest directory, `path` itself
 /// included, that holds a `.git` (a directory, or a linked worktree's file).
-pub fn repository_root(path: &Path) -> Option<PathBuf> {
+pub(crate) fn repository_root(path: &Path) -> Option<PathBuf> {
     path.ancestors()
         .find(|dir| dir.join(".git").exists())
         .map(Path::to_path_buf)
@@ -220,7 +220,7 @@ fn error_path(error: &ignore::Error) -> Option<&Path> {
 }
 
 /// `.` and `..` resolved by the text alone (a symlink is not followed).
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

@@ -66,7 +66,7 @@ pub struct HistoryStats {
 
 /// Scans the commits of `revisions` (`git log` syntax: `main`, `a..b`,
 /// `^old`; none means every ref, like `git log --all`).
-pub fn scan_history(
+pub(crate) fn scan_history(
     scanner: &Scanner,
     repo: &Repository,
     revisions: &[String],
@@ -260,7 +260,7 @@ fn all_paths(tree: Option<&git2::Tree<'_>>) -> Vec<String> {
 
 /// One entry per fingerprint (rule, path, secret): the first commit that
 /// brings it, how many do, and the last.
-pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
+pub(crate) fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
     let mut grouped: Vec<Finding> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for finding in findings {
@@ -362,7 +362,7 @@ impl Progress {
 }
 
 /// Writes the fingerprints of `findings` as a baseline file's text.
-pub fn baseline_text(findings: &[Finding]) -> String {
+pub(crate) fn baseline_text(findings: &[Finding]) -> String {
     let mut fingerprints: Vec<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
     fingerprints.sort();
     fingerprints.dedup();

@@ -166,7 +166,7 @@ fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
 
 /// Scans everything the updates bring that `known` does not already have;
 /// says what the walk covered (for `verified`).
-pub fn scan_push(
+pub(crate) fn scan_push(
     scanner: &Scanner,
     repo: &Repository,
     updates: &[RefUpdate],
