@@ -92,7 +92,7 @@ pub struct Record<'a> {
 
 /// Why a record could not be appended to the audit log.
 #[derive(Debug, thiserror::Error)]
-pub enum AuditError {
+pub(crate) enum AuditError {
     /// The log could not be opened or written.
     #[error("cannot write the audit log {path}: {source}")]
     Unwritable {

@@ -36,7 +36,7 @@ const MAX_CREDENTIALS_BYTES: u64 = 1 << 20;
 
 /// The user's own key values, and what could not be read.
 #[derive(Debug, Default)]
-pub struct OwnKeys {
+pub(crate) struct OwnKeys {
     /// Deduplicated, at least 16 characters, no documentation examples.
     pub values: Vec<String>,
     /// Why some keys are not looked for (file unreadable, a setting not

@@ -213,7 +213,7 @@ fn bypass_refusal(
 }
 
 /// Everything the server decision needs besides the scan report.
-pub struct ServerPush<'a> {
+pub(crate) struct ServerPush<'a> {
     /// The config: `[server]` decides the policy.
     pub config: &'a Config,
     /// The repository pushed to.

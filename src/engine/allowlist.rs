@@ -431,7 +431,7 @@ impl Allowlist {
 
 /// What the allowlist leaves of a detection.
 #[derive(Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Nothing to report.
     Allowed(AllowReason),
     /// Report this (the detection, or the half of a pair not allowed), with

@@ -326,7 +326,7 @@ impl Decoded {
 
 /// A literal whose presence means decoding may pay, and what it stands for.
 #[derive(Clone, Copy, Debug)]
-pub struct Trigger {
+pub(crate) struct Trigger {
     /// Matched case-sensitively: feed these to the prefilter.
     pub literal: &'static [u8],
     kind: Kind,

@@ -1236,7 +1236,7 @@ pub(crate) fn shannon_entropy(s: &[u8]) -> f64 {
 }
 
 /// Line starts of an input, for offset → line/column.
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Vec<usize>,
     len: usize,
     /// Offsets `location` has counted to → characters from their line's

@@ -16,7 +16,7 @@ use crate::sources::walk::{FileInput, WalkOptions, WalkStats};
 /// Why a file, a directory or standard input was not scanned: recorded as
 /// a problem on the report, which makes the run incomplete.
 #[derive(Debug, thiserror::Error)]
-pub enum FsError {
+pub(crate) enum FsError {
     /// A file could not be opened or read.
     #[error("cannot read: {0}")]
     Unreadable(#[source] std::io::Error),

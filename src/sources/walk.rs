@@ -153,7 +153,7 @@ pub(crate) fn repository_root(path: &Path) -> Option<PathBuf> {
 
 /// Names files as described in the module comment.
 #[derive(Clone, Debug)]
-pub struct Namer {
+pub(crate) struct Namer {
     root: Option<PathBuf>,
     cwd: PathBuf,
 }

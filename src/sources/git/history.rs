@@ -53,7 +53,7 @@ pub enum HistoryError {
 
 /// What the walk covered, for the summary line.
 #[derive(Debug, Default)]
-pub struct HistoryStats {
+pub(crate) struct HistoryStats {
     /// Commits walked.
     pub commits: usize,
     /// Shallow clone: the walked commits at its boundary, scanned as roots

@@ -51,7 +51,7 @@ pub enum RefsError {
 
 /// Where a repository keeps its refs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefStorage {
+pub(crate) enum RefStorage {
     /// Loose ref files and `packed-refs`: read by libgit2.
     Files,
     /// The reftable format: read by running `git`, which libgit2 cannot.

@@ -255,7 +255,7 @@ fn read_regular_file_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// What a pre-push walk did, for [`fully_verified`].
 #[derive(Debug, Default)]
-pub struct Walked {
+pub(crate) struct Walked {
     /// The commits the push's refs point at (annotated tags peeled).
     pub tips: Vec<Oid>,
     /// The commits scanned.
