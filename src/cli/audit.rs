@@ -27,7 +27,7 @@ use crate::report::Format;
 use crate::sources::git::push::RefUpdate;
 
 /// The largest record written.
-pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// Findings and refs listed in one record at most.
 const MAX_LISTED: usize = 100;
 /// Longest path or ref name kept in a record.

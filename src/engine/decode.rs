@@ -50,7 +50,7 @@ pub const MAX_VIEW_BYTES: usize = 1 << 20;
 
 /// Largest input callers should decode at once: `detect` cuts longer ones
 /// into overlapping windows of at most this size.
-pub(crate) const MAX_WINDOW_BYTES: usize = (4 << 20) + (512 << 10);
+pub const MAX_WINDOW_BYTES: usize = (4 << 20) + (512 << 10);
 
 /// Bytes the views of an input may hold for each input byte. Ordinary text
 /// needs at most about one (decoded text is never longer than its encoding,
@@ -61,7 +61,7 @@ const BUDGET_PER_BYTE: usize = 16;
 
 /// Most bytes all views of one input may hold together: the budget of the
 /// largest window.
-pub(crate) const MAX_TOTAL_BYTES: usize = MAX_WINDOW_BYTES * BUDGET_PER_BYTE + (64 << 10);
+pub const MAX_TOTAL_BYTES: usize = MAX_WINDOW_BYTES * BUDGET_PER_BYTE + (64 << 10);
 
 /// How deep decoding goes: 1 is a view of the input, 2 a view of a view (the
 /// base64 config inside a JWT payload, the UTF-16 script inside base64), 3
@@ -326,7 +326,7 @@ impl Decoded {
 
 /// A literal whose presence means decoding may pay, and what it stands for.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Trigger {
+pub struct Trigger {
     /// Matched case-sensitively: feed these to the prefilter.
     pub literal: &'static [u8],
     kind: Kind,
@@ -392,7 +392,7 @@ const fn utf16(literal: &'static [u8]) -> Trigger {
 /// AWS literal whatever surrounds it, at each of the three byte alignments
 /// (the test `base64_triggers_are_the_encodings_of_their_literals` derives
 /// them again).
-pub(crate) const TRIGGERS: &[Trigger] = &[
+pub const TRIGGERS: &[Trigger] = &[
     // Base64 of the key ID prefixes, `aws_`, `AWS_` and `ecret` (`secret`,
     // `Secret`), `ECRET`, at byte offsets 0, 1 and 2 of a 3-byte group.
     base64(b"QUtJQ", 0),

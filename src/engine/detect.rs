@@ -419,7 +419,7 @@ impl Detector {
     /// Every credential in `input`, and whether all of it was read and
     /// decoded. A long input is scanned in windows (bounded memory, a decode
     /// budget per window, linear work); `deadline` is checked between them.
-    pub(crate) fn detect_all(&self, input: &[u8], deadline: Option<Instant>) -> Detected {
+    pub fn detect_all(&self, input: &[u8], deadline: Option<Instant>) -> Detected {
         self.detect_in_windows(input, deadline, WINDOW_CORE, WINDOW_MARGIN)
     }
 
@@ -597,7 +597,7 @@ impl Detector {
     /// offset, not a range). For hiding credentials in text (`error::scrub`):
     /// the same triggers, views and rules as `detect`, so the two cannot
     /// disagree; a region may hide more than the credential.
-    pub(crate) fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
+    pub fn secret_regions(&self, input: &[u8]) -> Vec<Range<usize>> {
         let spans = |detections: Vec<Detection>| {
             detections
                 .into_iter()

@@ -297,7 +297,7 @@ impl ScanReport {
 
     /// Sets where the findings (reported or inline-allowed) added since
     /// `mark` came from.
-    pub(crate) fn set_origin(&mut self, mark: ReportMark, origin: &Origin) {
+    pub fn set_origin(&mut self, mark: ReportMark, origin: &Origin) {
         let found = self.findings.iter_mut().skip(mark.findings);
         for finding in found.chain(self.inline_allowed.iter_mut().skip(mark.inline_allowed)) {
             finding.origin = origin.clone();
