@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use crate::cli::error::Error;
 use crate::report::Format;
 
-pub const USAGE: &str = "\
+/// The `--help` text: every command, option and exit code.
+pub(crate) const USAGE: &str = "\
 keygate: stops AWS credentials from entering git history
 
 Usage:
@@ -44,24 +45,34 @@ error, or a scan that could not read everything.";
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// `scan PATH...`: files and directories (`-`: standard input).
     Scan(Vec<PathBuf>),
+    /// `--staged`: what is staged for the next commit.
     Staged,
+    /// `history [REVISION...]`: every credential already in history (none given: all refs).
     History(Vec<String>),
+    /// `hook NAME`: run as one of git's hooks.
     Hook(HookName),
     /// `audit-log [FILE]`: the server's audit log.
     AuditLog(Option<PathBuf>),
+    /// `help`, `-h`, `--help`: the usage text.
     Help,
     /// `help COMMAND`, `COMMAND --help`.
     HelpOn(String),
+    /// `-V`, `--version`.
     Version,
 }
 
 /// The git hooks keygate implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookName {
+    /// `pre-commit`: the changes staged for the commit being made.
     PreCommit,
+    /// `commit-msg FILE`: the message of the commit being made.
     CommitMsg,
+    /// `pre-receive`: on the server, every commit a push brings.
     PreReceive,
+    /// `pre-push REMOTE [URL]`: on the client, the commits the remote does not have yet.
     PrePush,
     /// The pre-commit framework's hook: what it checks depends on how the
     /// framework runs it (`framework`).
@@ -71,10 +82,15 @@ pub enum HookName {
 /// Parsed arguments.
 #[derive(Debug, Clone)]
 pub struct Args {
+    /// What to do.
     pub command: Command,
+    /// `--format`: how the report is printed.
     pub format: Format,
+    /// `--config FILE` (`None`: `.keygate.toml` where it is looked for).
     pub config: Option<PathBuf>,
+    /// `--show-secrets`: full values in the report.
     pub show_secrets: bool,
+    /// `--max-file-size`: larger inputs are reported as not scanned.
     pub max_file_size: u64,
     /// Arguments git passes to a hook (pre-push: remote name and URL).
     pub hook_args: Vec<String>,

@@ -53,6 +53,7 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event as the log writes it and `--event` names it.
     pub fn name(self) -> &'static str {
         match self {
             Event::Rejected => "rejected",
@@ -75,28 +76,47 @@ impl Event {
 
 /// One push's record.
 pub struct Record<'a> {
+    /// What the server did with the push.
     pub event: Event,
+    /// The repository pushed to: its path on the server.
     pub repository: String,
+    /// Who pushed.
     pub pusher: Pusher,
+    /// The refs the push changes.
     pub updates: &'a [RefUpdate],
+    /// The bypass reason the pusher gave (left out when it holds a credential).
     pub reason: Option<String>,
+    /// What the scan found, allowed and could not read.
     pub report: &'a ScanReport,
 }
 
+/// Why a record could not be appended to the audit log.
 #[derive(Debug, thiserror::Error)]
-pub enum AuditError {
+pub(crate) enum AuditError {
+    /// The log could not be opened or written.
     #[error("cannot write the audit log {path}: {source}")]
     Unwritable {
+        /// The audit log.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// The log's path is a directory, a FIFO or another non-file: appending
+    /// to it could block the hook or write nowhere.
     #[error("cannot write the audit log {path}: it is not a regular file")]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The audit log.
+        path: PathBuf,
+    },
+    /// The system took only part of the record.
     #[error("cannot write the audit log {path}: only {written} of {len} bytes were written")]
     ShortWrite {
+        /// The audit log.
         path: PathBuf,
+        /// Bytes written.
         written: usize,
+        /// Bytes of the record.
         len: usize,
     },
 }
@@ -142,7 +162,7 @@ struct JsonFinding<'a> {
 
 impl<'r> Record<'r> {
     /// The record as one line, newline included.
-    pub fn to_line(&self) -> Vec<u8> {
+    pub(crate) fn to_line(&self) -> Vec<u8> {
         // What the pusher controls, scrubbed in one pass.
         let mut controlled: Vec<String> = vec![
             printable(&self.pusher.name),
@@ -242,7 +262,7 @@ impl<'r> Record<'r> {
 }
 
 /// Appends `record` to the log at `path` (created, mode 0640, if missing).
-pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
+pub(crate) fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
     let line = record.to_line();
     let unwritable = |source| AuditError::Unwritable {
         path: path.to_path_buf(),
@@ -274,7 +294,7 @@ pub fn append(path: &Path, record: &Record) -> Result<(), AuditError> {
 }
 
 /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -307,17 +327,23 @@ fn utc(secs: u64) -> String {
 /// `keygate audit-log` filters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filters {
+    /// `--pusher NAME`: only this pusher's records.
     pub pusher: Option<String>,
+    /// `--fingerprint FP`: only records with this finding (the whole fingerprint or its hash).
     pub fingerprint: Option<String>,
+    /// `--event EVENT`: only records of this event.
     pub event: Option<String>,
 }
 
 /// What reading the log found wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The log could not be opened or read.
     #[error("cannot read the audit log {path}: {source}")]
     Unreadable {
+        /// The audit log.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },

@@ -32,8 +32,11 @@ use crate::sources::walk::{FileInput, Namer};
 /// What the framework asked for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// No range, and no files or the staged ones: scan what is staged.
     Staged,
+    /// Files the framework lists: scan them as they are on disk.
     Files,
+    /// `PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF` (pre-push stage): scan those commits.
     Range(String),
 }
 

@@ -27,7 +27,7 @@ use crate::sources::git::push::{self, Known, PushError};
 use crate::sources::git::{self, GitError};
 
 /// Runs the named hook.
-pub fn run_hook(
+pub(crate) fn run_hook(
     name: HookName,
     args: &Args,
     out: &mut dyn Write,

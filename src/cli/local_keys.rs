@@ -36,7 +36,7 @@ const MAX_CREDENTIALS_BYTES: u64 = 1 << 20;
 
 /// The user's own key values, and what could not be read.
 #[derive(Debug, Default)]
-pub struct OwnKeys {
+pub(crate) struct OwnKeys {
     /// Deduplicated, at least 16 characters, no documentation examples.
     pub values: Vec<String>,
     /// Why some keys are not looked for (file unreadable, a setting not
@@ -46,7 +46,7 @@ pub struct OwnKeys {
 
 /// The local key values when the config asks for them (`[detect] own_keys`,
 /// on by default), else none.
-pub fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
+pub(crate) fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
     if config.detect.own_keys {
         local_keys()
     } else {
@@ -55,7 +55,7 @@ pub fn for_config(config: &crate::engine::config::Config) -> OwnKeys {
 }
 
 /// Every key value found locally.
-pub fn local_keys() -> OwnKeys {
+pub(crate) fn local_keys() -> OwnKeys {
     let mut keys = OwnKeys::default();
     for name in KEY_VARIABLES {
         match std::env::var(name) {

@@ -40,6 +40,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The process's exit code: 0 clean, 1 found, 2 incomplete.
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Clean => EXIT_CLEAN,
@@ -116,7 +117,7 @@ pub fn run(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<Outc
 }
 
 /// Scans the staged changes of the repository git points at.
-pub fn run_staged(
+pub(crate) fn run_staged(
     args: &Args,
     audience: Audience,
     out: &mut dyn Write,
@@ -246,7 +247,11 @@ fn run_audit_log(
 /// with the user's own keys (local runs only). Its warnings (a config that
 /// allows everything, own keys that could not be read) go to `err` now,
 /// every run.
-pub fn build_scanner(args: &Args, dir: &Path, err: &mut dyn Write) -> Result<Scanner, Error> {
+pub(crate) fn build_scanner(
+    args: &Args,
+    dir: &Path,
+    err: &mut dyn Write,
+) -> Result<Scanner, Error> {
     let config = Config::discover(args.config.as_deref(), dir)?;
     let own_keys = local_keys::for_config(&config);
     scanner_from(&config, own_keys, err)

@@ -34,13 +34,13 @@ use crate::report::Audience;
 use crate::sources::git::push::RefUpdate;
 
 /// The push option that asks for a bypass.
-pub const BYPASS_OPTION: &str = "keygate.bypass";
+pub(crate) const BYPASS_OPTION: &str = "keygate.bypass";
 
 /// The environment variables that name the pusher, in the order tried: GitLab,
 /// Gitea and Forgejo, gitolite, GitHub Enterprise Server, then a web
 /// server's authenticated user (git http-backend). Set by the hosting
 /// software, not by the pusher (git's protocols carry no environment).
-pub const DEFAULT_PUSHER_ENV: &[&str] = &[
+pub(crate) const DEFAULT_PUSHER_ENV: &[&str] = &[
     "GL_USERNAME",
     "GITEA_PUSHER_NAME",
     "GL_USER",
@@ -56,6 +56,7 @@ const MAX_PUSHER_CHARS: usize = 200;
 /// Who pushed, and where that came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pusher {
+    /// The name, cut to 200 characters.
     pub name: String,
     /// The environment variable, or `os-user`.
     pub source: String,
@@ -64,7 +65,7 @@ pub struct Pusher {
 impl Pusher {
     /// The first of `names` (default [`DEFAULT_PUSHER_ENV`]) set to a
     /// non-empty value, else the user the hook runs as.
-    pub fn from_env(names: Option<&[String]>) -> Pusher {
+    pub(crate) fn from_env(names: Option<&[String]>) -> Pusher {
         let default: Vec<String> = DEFAULT_PUSHER_ENV.iter().map(|s| s.to_string()).collect();
         for name in names.unwrap_or(&default) {
             if let Some(value) = std::env::var_os(name) {
@@ -90,7 +91,7 @@ impl Pusher {
 /// any repository, on the global git config it may not even stat. git
 /// itself carries on without that file; so does the server hook, saying so.
 /// Call before the first repository is opened (one thread).
-pub fn skip_unreadable_global_config(err: &mut dyn Write) -> std::io::Result<()> {
+pub(crate) fn skip_unreadable_global_config(err: &mut dyn Write) -> std::io::Result<()> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let xdg = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -139,7 +140,7 @@ fn os_user() -> String {
 }
 
 /// At most `max` characters of `text`.
-pub fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_string(),
@@ -149,7 +150,7 @@ pub fn clip(text: &str, max: usize) -> String {
 /// The push options git gives the hook (`GIT_PUSH_OPTION_COUNT`,
 /// `GIT_PUSH_OPTION_<i>`): set only when the client sent some and the
 /// repository has `receive.advertisePushOptions` on.
-pub fn push_options() -> Vec<String> {
+pub(crate) fn push_options() -> Vec<String> {
     let count: usize = std::env::var("GIT_PUSH_OPTION_COUNT")
         .ok()
         .and_then(|c| c.trim().parse().ok())
@@ -162,7 +163,7 @@ pub fn push_options() -> Vec<String> {
 
 /// The reason of the last `keygate.bypass[=<reason>]` option, if any (an
 /// option without `=` gives an empty reason).
-pub fn bypass_request(options: &[String]) -> Option<String> {
+pub(crate) fn bypass_request(options: &[String]) -> Option<String> {
     options.iter().rev().find_map(|option| {
         if option == BYPASS_OPTION {
             Some(String::new())
@@ -212,16 +213,19 @@ fn bypass_refusal(
 }
 
 /// Everything the server decision needs besides the scan report.
-pub struct ServerPush<'a> {
+pub(crate) struct ServerPush<'a> {
+    /// The config: `[server]` decides the policy.
     pub config: &'a Config,
+    /// The repository pushed to.
     pub repo: &'a git2::Repository,
+    /// The refs the push changes.
     pub updates: &'a [RefUpdate],
     /// The scan stopped at the time budget (and nothing else went wrong).
     pub timed_out: bool,
 }
 
 /// The audit log's path: `[server] audit_log`, relative to the config file.
-pub fn audit_log_path(config: &Config) -> Option<PathBuf> {
+pub(crate) fn audit_log_path(config: &Config) -> Option<PathBuf> {
     let log = config.server.audit_log.as_ref()?;
     Some(match config.source.as_ref().and_then(|s| s.parent()) {
         Some(dir) if log.is_relative() => dir.join(log),
@@ -231,7 +235,7 @@ pub fn audit_log_path(config: &Config) -> Option<PathBuf> {
 
 /// The pre-receive verdict: prints the report and what the policy did,
 /// writes the audit record, and returns the outcome (0 lets the push in).
-pub fn finish_server(
+pub(crate) fn finish_server(
     args: &Args,
     push: &ServerPush,
     report: &ScanReport,
@@ -497,7 +501,7 @@ fn repository_name(repo: &git2::Repository) -> String {
 }
 
 /// `text` with control characters (terminal escapes) shown as `?`.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()

@@ -110,7 +110,7 @@ pub fn digest(
 
 /// The same digest again, from inputs read now: `Some` only if it is still
 /// `digest`, so the record may be written under it.
-pub fn digest_unchanged(
+pub(crate) fn digest_unchanged(
     digest_before: Option<&str>,
     explicit: Option<&Path>,
     dir: &Path,
@@ -161,7 +161,7 @@ pub fn known(repo: &Repository, digest: Option<&str>) -> Known {
 /// After a pre-push scan: records its tips whose whole history is now
 /// verified, if the scan read everything and found nothing and `digest`
 /// (read again after it) is the one it ran under.
-pub fn after_clean_push(
+pub(crate) fn after_clean_push(
     repo: &Repository,
     digest: Option<&str>,
     report: &ScanReport,
@@ -192,7 +192,7 @@ pub fn after_clean_push(
 /// else HEAD and the refs (branches first, then remote-tracking refs, then
 /// the rest), at most `verified::MAX_TIPS`. Each is resolved again now and
 /// kept only if the walk had it: a ref that moved meanwhile is left out.
-pub fn history_tips(repo: &Repository, revisions: &[String], walked: &[Oid]) -> Vec<Oid> {
+pub(crate) fn history_tips(repo: &Repository, revisions: &[String], walked: &[Oid]) -> Vec<Oid> {
     let walked: std::collections::HashSet<Oid> = walked.iter().copied().collect();
     let mut candidates: Vec<Oid> = Vec::new();
     let commit_of = |object: git2::Object<'_>| object.peel_to_commit().ok().map(|c| c.id());

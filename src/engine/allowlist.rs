@@ -21,20 +21,22 @@ use crate::engine::detect::{Confidence, Detection};
 use crate::engine::rules::{CredentialKind, DOCUMENTATION_EXAMPLES};
 
 /// The marker that allows a finding on its own line.
-pub const INLINE_MARKER: &[u8] = b"keygate:allow";
+pub(crate) const INLINE_MARKER: &[u8] = b"keygate:allow";
 
 /// At most this many allowlist regexes, and this many bytes of them in all:
 /// every run compiles them, so their cost must stay small whatever the
 /// config holds.
-pub const MAX_REGEXES: usize = 2_000;
-pub const MAX_REGEX_BYTES: usize = 64 << 10;
+pub(crate) const MAX_REGEXES: usize = 2_000;
+/// The bytes of all allowlist regexes together (see [`MAX_REGEXES`]).
+pub(crate) const MAX_REGEX_BYTES: usize = 64 << 10;
 /// At most this many allowlist paths: globs are compiled (many of them into
 /// one regex set) on every run.
-pub const MAX_PATHS: usize = 1_000;
-pub const MAX_PATH_BYTES: usize = 64 << 10;
+pub(crate) const MAX_PATHS: usize = 1_000;
+/// The bytes of all allowlist paths together (see [`MAX_PATHS`]).
+pub(crate) const MAX_PATH_BYTES: usize = 64 << 10;
 /// The compiled size of all allowlist regexes together (the regex crate's
 /// `size_limit`, over one `RegexSet`).
-pub const MAX_COMPILED_REGEX_BYTES: usize = 8 << 20;
+pub(crate) const MAX_COMPILED_REGEX_BYTES: usize = 8 << 20;
 /// The lazy DFA's cache for the set.
 const REGEX_DFA_BYTES: usize = 4 << 20;
 
@@ -44,10 +46,15 @@ const KEY_ID_RULE_ID: &str = "aws-access-key-id";
 /// Why a detection was allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllowReason {
+    /// The value is one of the example keys in AWS's documentation.
     DocumentationExample,
+    /// A `keygate:allow` marker on the value's line.
     InlineMarker,
+    /// The input's path matches an `[allowlist] paths` glob.
     Path,
+    /// The value matches an `[allowlist] regexes` entry.
     Regex,
+    /// The fingerprint is in `[allowlist] fingerprints` or the baseline.
     Fingerprint,
 }
 
@@ -268,12 +275,12 @@ impl Allowlist {
 
     /// Makes `keygate:allow` markers in the scanned input allow nothing
     /// (server policy `inline_allow = "ignore"`).
-    pub fn ignore_inline_markers(&mut self) {
+    pub(crate) fn ignore_inline_markers(&mut self) {
         self.ignore_inline_markers = true;
     }
 
     /// What the allowlist allows too much of, in words (see `warnings`).
-    pub fn warnings(&self) -> &[String] {
+    pub(crate) fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
@@ -331,7 +338,7 @@ impl Allowlist {
     }
 
     /// Whether a whole path is allowlisted (checked before reading it).
-    pub fn allows_path(&self, path: &Path) -> bool {
+    pub(crate) fn allows_path(&self, path: &Path) -> bool {
         let path = path.strip_prefix("./").unwrap_or(path);
         !self.paths.is_empty() && self.paths.is_match(path)
     }
@@ -346,7 +353,7 @@ impl Allowlist {
     /// secret leaves the secret to report, as the secret-access-key finding
     /// it would be alone, with that finding's own fingerprint (so that one
     /// fingerprint can allow it); an allowed secret leaves its key ID.
-    pub fn judge(
+    pub(crate) fn judge(
         &self,
         detection: Detection,
         input: &[u8],
@@ -424,7 +431,7 @@ impl Allowlist {
 
 /// What the allowlist leaves of a detection.
 #[derive(Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Nothing to report.
     Allowed(AllowReason),
     /// Report this (the detection, or the half of a pair not allowed), with
@@ -433,7 +440,7 @@ pub enum Verdict {
 }
 
 /// The header of a baseline file.
-pub const BASELINE_HEADER: &str =
+pub(crate) const BASELINE_HEADER: &str =
     "# keygate baseline: fingerprints of credentials already in history.\n\
 # Written by `keygate history --write-baseline`; point [allowlist] baseline at it.\n\
 # It holds no secrets: a fingerprint is rule:path:hash.\n";
@@ -448,7 +455,7 @@ pub fn read_baseline(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The AWS documentation's example credentials, and IDs built like them
 /// (`…EXAMPLE`), grant nothing.
-pub fn is_documentation_example(value: &str) -> bool {
+pub(crate) fn is_documentation_example(value: &str) -> bool {
     DOCUMENTATION_EXAMPLES.contains(&value)
         || (value.len() == 20 && value.ends_with("EXAMPLE"))
         || value.contains("EXAMPLEKEY")

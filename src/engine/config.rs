@@ -10,79 +10,122 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The file name looked up at the repository root (or the current directory for `scan`).
-pub const CONFIG_FILE_NAME: &str = ".keygate.toml";
+pub(crate) const CONFIG_FILE_NAME: &str = ".keygate.toml";
 
+/// Why a config cannot be used. Each names the file and what in it is wrong:
+/// a run stops (exit 2) rather than scan with less than the config says.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("{path}: cannot read config: {source}")]
     Unreadable {
+        /// The config file.
         path: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// Not valid TOML, an unknown key, or a value of the wrong type or range.
     #[error("{path}:{line}:{column}: invalid config: {message}")]
     Invalid {
+        /// The config file.
         path: PathBuf,
+        /// 1-based line of the problem.
         line: usize,
+        /// 1-based column of the problem.
         column: usize,
+        /// What the TOML parser said.
         message: String,
     },
+    /// An `[allowlist] regexes` entry does not compile.
     #[error("{path}: allowlist.regexes[{index}]: invalid regex: {message}")]
     RegexInvalid {
+        /// The config file.
         path: PathBuf,
+        /// The entry's position in the list, from 0.
         index: usize,
+        /// What the regex compiler said.
         message: String,
     },
+    /// A `[[rules]]` entry cannot be used: its regex, keywords or limits are
+    /// wrong, or it misses one of its `examples` or finds one of its `negatives`.
     #[error("{path}: rules[{index}] `{id}`: {problem}")]
     RuleInvalid {
+        /// The config file.
         path: PathBuf,
+        /// The rule's position among the `[[rules]]`, from 0.
         index: usize,
+        /// The rule's `id`.
         id: String,
+        /// What is wrong with it.
         problem: String,
     },
+    /// The `[allowlist] baseline` file could not be read.
     #[error("{path}: allowlist.baseline: cannot read {baseline}: {source}")]
     BaselineUnreadable {
+        /// The config file.
         path: PathBuf,
+        /// The baseline, as resolved against the config file's directory.
         baseline: PathBuf,
+        /// What the system said.
         #[source]
         source: std::io::Error,
     },
+    /// `[detect] disable` names a rule keygate does not have: a typo would
+    /// otherwise leave the rule running unnoticed.
     #[error("{path}: detect.disable: no built-in rule `{id}`")]
-    DisabledRuleUnknown { path: PathBuf, id: String },
+    DisabledRuleUnknown {
+        /// The config file.
+        path: PathBuf,
+        /// The id as written.
+        id: String,
+    },
+    /// An allowlist list is over its limit of entries or bytes, or compiles too large.
     #[error("{path}: {list}: {problem}")]
     ListTooLarge {
+        /// The config file.
         path: PathBuf,
+        /// Which list: `allowlist.paths` or `allowlist.regexes`.
         list: &'static str,
+        /// Which limit, and by how much.
         problem: String,
     },
+    /// More `[[rules]]` than keygate compiles on every run.
     #[error("{path}: rules: {count} custom rules, over the limit of {limit}")]
     TooManyRules {
+        /// The config file.
         path: PathBuf,
+        /// How many rules the file has.
         count: usize,
+        /// The most it may have.
         limit: usize,
     },
+    /// An `[allowlist] paths` entry is not a valid glob.
     #[error("{path}: allowlist.paths[{index}]: invalid glob: {message}")]
     GlobInvalid {
+        /// The config file.
         path: PathBuf,
+        /// The entry's position in the list, from 0.
         index: usize,
+        /// What the glob parser said.
         message: String,
     },
 }
 
 /// The largest config file keygate reads: a config is a page of settings;
 /// anything bigger is a mistake or an attack on every commit's time.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// The largest baseline file: some 400,000 fingerprints.
-pub const MAX_BASELINE_BYTES: u64 = 32 << 20;
+pub(crate) const MAX_BASELINE_BYTES: u64 = 32 << 20;
 /// At most this many `[[rules]]`: each is its own compiled regex.
-pub const MAX_CUSTOM_RULES: usize = 64;
+pub(crate) const MAX_CUSTOM_RULES: usize = 64;
 
 /// Reads a file that must be a regular file of at most `limit` bytes (after
 /// following symlinks: a link to a regular file is fine). A FIFO would hang
 /// the commit and `/dev/zero` would fill memory, so anything else is
 /// refused before a byte is read, and the read stops past `limit` even if
 /// the file grows meanwhile.
-pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -134,10 +177,13 @@ fn human_size(bytes: u64) -> String {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[allowlist]`: what is not reported.
     #[serde(default)]
     pub allowlist: AllowlistConfig,
+    /// `[server]`: the pre-receive hook's time budget and push policy.
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[detect]`: which built-in rules run.
     #[serde(default)]
     pub detect: DetectConfig,
     /// `[[rules]]`: custom detectors.
@@ -199,7 +245,9 @@ fn yes() -> bool {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomRuleConfig {
+    /// Names the rule in reports and fingerprints.
     pub id: String,
+    /// One sentence: why a match is a credential (printed as the evidence).
     #[serde(default)]
     pub description: Option<String>,
     /// Regex over bytes; a group named `value`, or `secret_group`, is the secret.
@@ -237,12 +285,17 @@ pub struct ServerConfig {
     /// where the pusher's identity comes from.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// `inline_allow`: whether `keygate:allow` markers in pushed content count.
     #[serde(default)]
     pub inline_allow: InlineAllow,
+    /// `bypass`: whether a push option with a reason lets a push in.
     #[serde(default)]
     pub bypass: Bypass,
+    /// `bypass_users`: who may bypass (empty: anyone).
     #[serde(default)]
     pub bypass_users: Vec<String>,
+    /// `pusher_env`: the environment variables that name the pusher, first set wins
+    /// (`None`: the defaults).
     #[serde(default)]
     pub pusher_env: Option<Vec<String>>,
 }
@@ -307,8 +360,10 @@ fn budget_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OnTimeout {
+    /// The push is rejected: a scan that did not finish is not a clean one.
     #[default]
     Reject,
+    /// The push is let in if nothing was found in what was read, and logged.
     Accept,
 }
 
@@ -348,7 +403,7 @@ impl Config {
     }
 
     /// `--config FILE` if given, else `.keygate.toml` in `dir` if it exists, else defaults.
-    pub fn discover(explicit: Option<&Path>, dir: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn discover(explicit: Option<&Path>, dir: &Path) -> Result<Config, ConfigError> {
         if let Some(path) = explicit {
             return Config::load(path);
         }
@@ -366,7 +421,7 @@ impl Config {
     /// Settings that are legal but turn the gate off, in words: said on
     /// every run so that nobody ships one by accident. (The allowlist's own
     /// are in `Allowlist::warnings`.)
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let off = |id: &str| self.detect.disable.iter().any(|d| d == id);
         let source = self.source_name();
         let source = source.display();
@@ -391,7 +446,7 @@ impl Config {
 
     /// The file `allowlist.baseline` names: relative to the config file's
     /// directory.
-    pub fn baseline_path(&self) -> Option<PathBuf> {
+    pub(crate) fn baseline_path(&self) -> Option<PathBuf> {
         let baseline = self.allowlist.baseline.as_ref()?;
         Some(match self.source_name().parent() {
             Some(dir) if baseline.is_relative() => dir.join(baseline),
@@ -400,7 +455,7 @@ impl Config {
     }
 
     /// The path to name in errors.
-    pub fn source_name(&self) -> PathBuf {
+    pub(crate) fn source_name(&self) -> PathBuf {
         self.source
             .clone()
             .unwrap_or_else(|| PathBuf::from("<built-in defaults>"))

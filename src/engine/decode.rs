@@ -335,7 +335,7 @@ pub struct Trigger {
 impl Trigger {
     /// Whether this is a keyword in plain text (`secret`) rather than an
     /// encoded form: a rule's prefilter may already look for it.
-    pub fn is_keyword(&self) -> bool {
+    pub(crate) fn is_keyword(&self) -> bool {
         self.kind == Kind::Keyword
     }
 

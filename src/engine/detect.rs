@@ -28,16 +28,31 @@ use crate::engine::rules::{
 /// A problem building the detectors (only custom rules can cause one).
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
+    /// A rule's pattern does not compile.
     #[error("rule `{id}`: invalid pattern: {source}")]
     PatternInvalid {
+        /// The rule.
         id: String,
+        /// What the regex compiler said.
         #[source]
         source: Box<regex::Error>,
     },
+    /// The pattern has no group named `value`, nor the numbered group asked
+    /// for (a custom rule's `secret_group`).
     #[error("rule `{id}`: the pattern has no capture group {group}")]
-    ValueGroupMissing { id: String, group: usize },
+    ValueGroupMissing {
+        /// The rule.
+        id: String,
+        /// The group asked for.
+        group: usize,
+    },
+    /// A rule has no non-empty literal, so the prefilter could never lead to it.
     #[error("rule `{id}`: has no prefilter literal")]
-    RuleWithoutLiterals { id: String },
+    RuleWithoutLiterals {
+        /// The rule.
+        id: String,
+    },
+    /// The prefilter automaton is too large (too many or too long literals).
     #[error("prefilter could not be built: {0}")]
     Prefilter(#[from] aho_corasick::BuildError),
 }
@@ -73,7 +88,9 @@ pub struct Location {
 /// One credential found in the input, before the allowlist is consulted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Detection {
+    /// The rule that found it.
     pub rule_id: String,
+    /// What kind of credential it is.
     pub kind: CredentialKind,
     /// Where the credential starts (the key ID for a pair).
     pub location: Location,
@@ -90,6 +107,7 @@ pub struct Detection {
     pub source_lines: Vec<RangeInclusive<usize>>,
     /// Why this is a credential, in words.
     pub evidence: String,
+    /// How sure the rule is.
     pub confidence: Confidence,
 }
 
@@ -125,7 +143,9 @@ impl Detection {
 /// Detections of a whole input, and whether it was scanned whole.
 #[derive(Clone, Debug, Default)]
 pub struct Detected {
+    /// What was found, in input order.
     pub detections: Vec<Detection>,
+    /// Why the input was not scanned whole (`None`: it was).
     pub incomplete: Option<Incomplete>,
 }
 
@@ -183,18 +203,25 @@ pub struct Detector {
 /// and the user's own keys are all turned into this.
 #[derive(Clone, Debug)]
 pub struct RuleSpec {
+    /// Names the rule in reports and fingerprints.
     pub id: String,
+    /// What kind of credential it finds.
     pub kind: CredentialKind,
+    /// One sentence: why a match is a credential.
     pub description: String,
+    /// Prefilter literals: input without one of them never reaches the pattern.
     pub literals: Vec<String>,
     /// Match the literals in their usual spellings too (lower, UPPER,
     /// Capitalized): keywords are written all three ways.
     pub literal_spellings: bool,
+    /// Regex over bytes; a group named `value` is the credential.
     pub pattern: String,
     /// The capture group holding the credential when the pattern has no
     /// group named `value` (0: the whole match).
     pub value_group: usize,
+    /// How the pattern is used once a literal is found.
     pub confirmation: Confirmation,
+    /// Characters that may not touch the value on either side (`None`: any may).
     pub boundary: Option<Boundary>,
     /// Custom rules: the value's Shannon entropy (bits per character) must reach this.
     pub min_entropy: Option<f64>,
@@ -223,7 +250,7 @@ impl From<&Rule> for RuleSpec {
 
 impl RuleSpec {
     /// A rule that finds the exact `values` (the user's own keys) anywhere.
-    pub fn known_values(values: &[String]) -> Option<RuleSpec> {
+    pub(crate) fn known_values(values: &[String]) -> Option<RuleSpec> {
         let values: Vec<&String> = values.iter().filter(|v| v.len() >= 16).collect();
         if values.is_empty() {
             return None;
@@ -247,7 +274,7 @@ impl RuleSpec {
     }
 
     /// The built-in rules except those whose id is in `disabled`.
-    pub fn builtin_except(disabled: &[String]) -> Vec<RuleSpec> {
+    pub(crate) fn builtin_except(disabled: &[String]) -> Vec<RuleSpec> {
         RULES
             .iter()
             .filter(|r| !disabled.iter().any(|d| d == r.id))
@@ -896,7 +923,7 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 /// Describes a key ID by its prefix.
-pub fn key_id_description(id: &str) -> String {
+pub(crate) fn key_id_description(id: &str) -> String {
     let kind = match id.get(..4) {
         Some("AKIA") => "long-term access key ID (AKIA)",
         Some("ASIA") => "temporary access key ID (ASIA, from STS)",
@@ -1194,7 +1221,7 @@ fn periodic(s: &[u8]) -> bool {
 }
 
 /// Shannon entropy of the bytes, in bits per byte.
-pub fn shannon_entropy(s: &[u8]) -> f64 {
+pub(crate) fn shannon_entropy(s: &[u8]) -> f64 {
     let mut counts = [0usize; 256];
     s.iter().for_each(|&b| counts[b as usize] += 1);
     let n = s.len() as f64;
@@ -1209,7 +1236,7 @@ pub fn shannon_entropy(s: &[u8]) -> f64 {
 }
 
 /// Line starts of an input, for offset → line/column.
-pub struct LineIndex {
+pub(crate) struct LineIndex {
     starts: Vec<usize>,
     len: usize,
     /// Offsets `location` has counted to → characters from their line's
@@ -1220,6 +1247,7 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
+    /// Indexes the line starts of `input`.
     pub fn new(input: &[u8]) -> LineIndex {
         let mut starts = vec![0];
         starts.extend(memchr::memchr_iter(b'\n', input).map(|i| i + 1));

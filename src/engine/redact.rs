@@ -68,6 +68,7 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether `--verbose` is on (see [`set_verbose`]).
 pub fn verbose() -> bool {
     VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -173,7 +174,7 @@ fn possible_secrets(bytes: &[u8]) -> Vec<Range<usize>> {
 
 /// A name (a ref, an author, a path) as it may be printed: any key in it
 /// redacted.
-pub fn redacted_name(detector: &Detector, name: &str) -> String {
+pub(crate) fn redacted_name(detector: &Detector, name: &str) -> String {
     match values_in(detector, name) {
         Some(values) => hide(name, &values),
         None => redact(name),
@@ -184,7 +185,7 @@ pub fn redacted_name(detector: &Detector, name: &str) -> String {
 /// path, component by component (as the git source does for the paths a change adds: detection
 /// depends on the text around a value). `None` when a value is not in
 /// `name` as such (found in a decoded view): then all of it is to be hidden.
-pub fn values_in(detector: &Detector, name: &str) -> Option<Vec<String>> {
+pub(crate) fn values_in(detector: &Detector, name: &str) -> Option<Vec<String>> {
     if !detector.has_candidate(name.as_bytes()) {
         return Some(Vec::new());
     }

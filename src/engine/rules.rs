@@ -80,6 +80,7 @@ pub enum Confirmation {
 pub struct Rule {
     /// Stable id, used in reports, fingerprints and `disable`.
     pub id: &'static str,
+    /// What kind of credential it finds.
     pub kind: CredentialKind,
     /// One sentence: why a match is a credential.
     pub description: &'static str,
@@ -89,6 +90,7 @@ pub struct Rule {
     pub literals: &'static [&'static str],
     /// Regex (bytes, no lookaround). The group named `value` is the credential.
     pub pattern: &'static str,
+    /// How the pattern is used once a literal is found.
     pub confirmation: Confirmation,
     /// Characters that may not touch the value on either side: a value inside
     /// a longer run of these is part of something else (a hash, a base64 blob).
@@ -110,7 +112,7 @@ pub enum Boundary {
 
 impl Boundary {
     /// Whether `b` would extend a value of this class.
-    pub fn continues(self, b: u8) -> bool {
+    pub(crate) fn continues(self, b: u8) -> bool {
         match self {
             Boundary::Alphanumeric => b.is_ascii_alphanumeric(),
             Boundary::Base64 => b.is_ascii_alphanumeric() || b == b'+' || b == b'/',
@@ -119,14 +121,14 @@ impl Boundary {
 }
 
 /// Id of the finding that joins an access key ID with its secret.
-pub const PAIR_RULE_ID: &str = "aws-credential-pair";
+pub(crate) const PAIR_RULE_ID: &str = "aws-credential-pair";
 
 /// How many lines apart an access key ID and a secret may be and still count
 /// as one credential (IAM console CSV, `.env`, ini and JSON all keep them within this).
-pub const PAIR_DISTANCE_LINES: usize = 4;
+pub(crate) const PAIR_DISTANCE_LINES: usize = 4;
 
 /// The built-in rules.
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     Rule {
         id: "aws-access-key-id",
         kind: CredentialKind::AccessKeyId,
@@ -354,7 +356,7 @@ pub const RULES: &[Rule] = &[
 
 /// Access key IDs and secrets that AWS publishes in its documentation. They
 /// are in countless tutorials and never grant access, so they never block.
-pub const DOCUMENTATION_EXAMPLES: &[&str] = &[
+pub(crate) const DOCUMENTATION_EXAMPLES: &[&str] = &[
     "AKIAIOSFODNN7EXAMPLE",
     "ASIAIOSFODNN7EXAMPLE",
     "AKIAI44QH8DHBEXAMPLE",

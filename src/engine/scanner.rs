@@ -22,6 +22,8 @@ use crate::engine::rules::{Confirmation, CredentialKind, RULES};
 /// Why an input was not scanned whole.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// Encoded text is nested deeper, or there is more of it, than the decoding
+    /// budget allows: what was not decoded may hide a credential.
     #[error(
         "not fully decoded: it holds encoded text nested deeper, or more of it, than keygate \
          decodes; the scan is incomplete (a credential may hide in it)"
@@ -32,7 +34,9 @@ pub enum ScanError {
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// A single credential: a key ID, a secret or a token alone.
     High,
+    /// A key ID with its secret: everything needed to use the key.
     Critical,
 }
 
@@ -80,7 +84,7 @@ impl Origin {
 
     /// The same origin, made by commit `info` (for findings of an input
     /// scanned once for many commits).
-    pub fn with_commit(&self, info: CommitInfo) -> Origin {
+    pub(crate) fn with_commit(&self, info: CommitInfo) -> Origin {
         match self {
             Origin::File | Origin::Blob(_) => Origin::Blob(info),
             Origin::CommitMessage(_) => Origin::CommitMessage(Some(info)),
@@ -93,7 +97,7 @@ impl Origin {
 
     /// Whether the input is a ref as it is now (its name, or its tag's
     /// message) rather than something a commit brought.
-    pub fn is_a_ref(&self) -> bool {
+    pub(crate) fn is_a_ref(&self) -> bool {
         matches!(self, Origin::RefName | Origin::TagMessage(_))
     }
 }
@@ -106,6 +110,7 @@ pub struct CommitInfo {
     /// History: who made it (`name <email>`, any key in it redacted) and
     /// when (author date, YYYY-MM-DD).
     pub author: Option<String>,
+    /// The author date, YYYY-MM-DD (history only, as above).
     pub date: Option<String>,
 }
 
@@ -126,6 +131,7 @@ impl CommitInfo {
 pub struct Seen {
     /// How many commits bring it, and the last of them (if not the first).
     pub occurrences: usize,
+    /// The last commit's id (`None`: only one commit brings it).
     pub last_commit: Option<String>,
     /// Whether the secret is still there at `HEAD` (or in the refs).
     pub in_tree_now: bool,
@@ -137,19 +143,27 @@ pub struct Finding {
     /// The input's name as printed and fingerprinted: a path relative to
     /// the repository or as given, or the name of a message or ref.
     pub path: String,
+    /// Where the input came from beyond its name (a file, a commit's blob, a message).
     pub origin: Origin,
     /// History only.
     pub seen: Option<Seen>,
+    /// The rule that found it.
     pub rule_id: String,
+    /// What kind of credential it is.
     pub kind: CredentialKind,
+    /// How bad it is: a whole pair is worse than one half.
     pub severity: Severity,
+    /// How sure the rule is.
     pub confidence: Confidence,
+    /// Where the credential starts (the key ID for a pair).
     pub location: Location,
     /// For a pair, where the secret is.
     pub secret_location: Option<Location>,
     /// The value with all but its first and last four characters hidden.
     pub redacted: String,
+    /// What allowlists and baselines name it by (see `redact::fingerprint`).
     pub fingerprint: String,
+    /// Why this is a credential, in words.
     pub evidence: String,
     /// The AWS account the key ID belongs to, decoded from the ID itself.
     pub account_id: Option<String>,
@@ -166,16 +180,19 @@ pub struct LineFilter {
 }
 
 impl LineFilter {
+    /// The lines in `ranges` (1-based, inclusive, in any order).
     pub fn new(mut ranges: Vec<RangeInclusive<usize>>) -> LineFilter {
         ranges.sort_by_key(|r| *r.start());
         LineFilter { ranges }
     }
 
+    /// Whether `line` (1-based) counts.
     pub fn contains(&self, line: usize) -> bool {
         let i = self.ranges.partition_point(|r| *r.end() < line);
         self.ranges.get(i).is_some_and(|r| r.contains(&line))
     }
 
+    /// Whether no line counts.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
@@ -185,7 +202,9 @@ impl LineFilter {
 /// exit 2: the scan was not complete.
 #[derive(Debug)]
 pub struct Problem {
+    /// The input's name, as a finding's `path`.
     pub path: String,
+    /// Why it could not be scanned.
     pub error: Box<dyn std::error::Error + Send + Sync>,
 }
 
@@ -197,7 +216,10 @@ pub struct Problem {
 pub enum Stop {
     /// The time budget ran out: while listing what the commits change
     /// (`unscanned` unknown), or with `unscanned` changed files not read.
-    TimeBudget { unscanned: Option<usize> },
+    TimeBudget {
+        /// Changed files not read (`None`: unknown).
+        unscanned: Option<usize>,
+    },
 }
 
 impl fmt::Display for Stop {
@@ -216,17 +238,20 @@ impl fmt::Display for Stop {
 /// Everything a run found, allowed, and could not scan.
 #[derive(Debug, Default)]
 pub struct ScanReport {
+    /// What was found and not allowed.
     pub findings: Vec<Finding>,
     /// How many detections the allowlist allowed.
     pub allowed: usize,
     /// The detections a `keygate:allow` marker in the input allowed (also
     /// counted in `allowed`): a server records them (`policy`).
     pub inline_allowed: Vec<Finding>,
+    /// What could not be scanned: any makes the run incomplete.
     pub problems: Vec<Problem>,
     /// Why the scan stopped early, if it did (the first reason).
     pub stopped: Option<Stop>,
     /// Inputs read and bytes scanned.
     pub inputs: usize,
+    /// Bytes scanned.
     pub bytes: u64,
 }
 
@@ -243,10 +268,12 @@ impl ScanReport {
 
     /// Whether the only thing that kept the scan from being complete is
     /// the time budget.
-    pub fn only_out_of_time(&self) -> bool {
+    pub(crate) fn only_out_of_time(&self) -> bool {
         self.problems.is_empty() && matches!(self.stopped, Some(Stop::TimeBudget { .. }))
     }
 
+    /// Adds another report's findings, counts and problems to this one (the
+    /// first reason to stop is kept).
     pub fn merge(&mut self, other: ScanReport) {
         self.findings.extend(other.findings);
         self.allowed += other.allowed;
@@ -277,6 +304,7 @@ impl ScanReport {
         }
     }
 
+    /// Records that `path` could not be scanned, and why.
     pub fn problem(
         &mut self,
         path: impl Into<String>,
@@ -299,7 +327,9 @@ pub struct ReportMark {
 /// Detectors plus allowlist.
 #[derive(Debug)]
 pub struct Scanner {
+    /// Finds the credentials.
     pub detector: Detector,
+    /// Decides which of them are allowed.
     pub allowlist: Allowlist,
     /// What the config turns off (an allowlist that allows everything, every
     /// rule disabled) or what could not be loaded (own keys): printed on
@@ -308,6 +338,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner that carries the allowlist's warnings.
     pub fn new(detector: Detector, allowlist: Allowlist) -> Scanner {
         let warnings = allowlist.warnings().to_vec();
         Scanner {
@@ -318,13 +349,13 @@ impl Scanner {
     }
 
     /// Adds warnings (the own keys' loader's).
-    pub fn with_warnings(mut self, warnings: impl IntoIterator<Item = String>) -> Scanner {
+    pub(crate) fn with_warnings(mut self, warnings: impl IntoIterator<Item = String>) -> Scanner {
         self.warnings.extend(warnings);
         self
     }
 
     /// Prints the warnings, one `keygate: warning:` line each.
-    pub fn write_warnings(&self, err: &mut dyn std::io::Write) -> std::io::Result<()> {
+    pub(crate) fn write_warnings(&self, err: &mut dyn std::io::Write) -> std::io::Result<()> {
         for warning in &self.warnings {
             writeln!(err, "keygate: warning: {warning}")?;
         }

@@ -19,8 +19,10 @@ use crate::engine::scanner::{ScanReport, Stop};
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
+    /// For people.
     #[default]
     Text,
+    /// One JSON document, for tools.
     Json,
     /// SARIF 2.1.0, for GitHub code scanning and other consumers.
     Sarif,
@@ -29,7 +31,9 @@ pub enum Format {
 /// Who the text is for: a hook adds the words a blocked commit needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Audience {
+    /// `keygate scan`, `--staged`: findings only.
     Scan,
+    /// The pre-commit hook: the commit is blocked.
     PreCommit,
     /// The `commit-msg` hook: the message of the commit being made.
     CommitMsg,
@@ -46,8 +50,11 @@ pub enum Audience {
 /// How to print.
 #[derive(Clone, Copy, Debug)]
 pub struct ReportOptions {
+    /// Text, JSON or SARIF.
     pub format: Format,
+    /// Who reads it: decides the words around the findings.
     pub audience: Audience,
+    /// `--show-secrets`: print the full values.
     pub show_secrets: bool,
 }
 
@@ -61,7 +68,7 @@ pub fn write(out: &mut dyn Write, report: &ScanReport, options: ReportOptions) -
 }
 
 /// A byte count for people: `512 bytes`, `3.4 KB`, `12.0 MB`.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     match bytes {
         0..=999 => format!("{bytes} bytes"),
         1_000..=999_999 => format!("{:.1} KB", bytes as f64 / 1e3),
@@ -71,7 +78,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// Prints the problems (inputs not scanned) to `err`, one per line.
-pub fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
+pub(crate) fn write_problems(err: &mut dyn Write, report: &ScanReport) -> io::Result<()> {
     for (path, message) in problem_lines(report) {
         writeln!(
             err,

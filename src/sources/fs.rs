@@ -13,25 +13,38 @@ use crate::engine::scanner::{ScanReport, Scanner};
 use crate::sources::queue::{self, Step};
 use crate::sources::walk::{FileInput, WalkOptions, WalkStats};
 
+/// Why a file, a directory or standard input was not scanned: recorded as
+/// a problem on the report, which makes the run incomplete.
 #[derive(Debug, thiserror::Error)]
-pub enum FsError {
+pub(crate) enum FsError {
+    /// A file could not be opened or read.
     #[error("cannot read: {0}")]
     Unreadable(#[source] std::io::Error),
+    /// A directory could not be listed.
     #[error("cannot list directory: {0}")]
     DirectoryUnreadable(#[source] std::io::Error),
+    /// A file is larger than `--max-file-size`.
     #[error("{size} bytes, over the {limit}-byte limit: not scanned (raise --max-file-size)")]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// The file's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A path given on the command line does not exist.
     #[error("no such file or directory")]
     Missing,
+    /// A scanning thread panicked: its files were not all scanned.
     #[error("internal error: a scanning thread stopped; the scan is incomplete")]
     WorkerPanicked,
+    /// `-` was given and standard input could not be read.
     #[error("cannot read standard input: {0}")]
     StdinUnreadable(#[source] std::io::Error),
 }
 
 /// Scans paths (files or directories); `-` is standard input. Files larger
 /// than `max_file_bytes` are reported as not scanned rather than loaded.
-pub fn scan_paths(
+pub(crate) fn scan_paths(
     scanner: &Scanner,
     paths: &[PathBuf],
     walk: WalkOptions,
@@ -71,7 +84,7 @@ pub fn scan_paths(
 const FILES_PER_BATCH: usize = 4;
 
 /// Reads and scans files on all cores, keeping findings in path order.
-pub fn scan_files(
+pub(crate) fn scan_files(
     scanner: &Scanner,
     files: &[FileInput],
     max_file_bytes: u64,

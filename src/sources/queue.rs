@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// What a worker says after a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// The worker takes another batch, if there is one.
     Continue,
     /// No worker takes another batch (those running finish theirs).
     Stop,
@@ -23,7 +24,7 @@ pub enum Step {
 
 /// How many threads `items` items deserve, at least `per_thread` each, and
 /// no more than the machine's cores.
-pub fn worker_count(items: usize, per_thread: usize) -> usize {
+pub(crate) fn worker_count(items: usize, per_thread: usize) -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.div_ceil(per_thread.max(1)))

@@ -32,7 +32,9 @@ pub struct WalkOptions {
 /// A file to read: where it is, and the name it is reported by.
 #[derive(Clone, Debug)]
 pub struct FileInput {
+    /// Where to read it.
     pub disk: PathBuf,
+    /// What the report calls it.
     pub name: String,
 }
 
@@ -143,7 +145,7 @@ pub fn files(
 
 /// The repository root `path` is in: the nearest directory, `path` itself
 /// included, that holds a `.git` (a directory, or a linked worktree's file).
-pub fn repository_root(path: &Path) -> Option<PathBuf> {
+pub(crate) fn repository_root(path: &Path) -> Option<PathBuf> {
     path.ancestors()
         .find(|dir| dir.join(".git").exists())
         .map(Path::to_path_buf)
@@ -151,7 +153,7 @@ pub fn repository_root(path: &Path) -> Option<PathBuf> {
 
 /// Names files as described in the module comment.
 #[derive(Clone, Debug)]
-pub struct Namer {
+pub(crate) struct Namer {
     root: Option<PathBuf>,
     cwd: PathBuf,
 }
@@ -166,6 +168,8 @@ impl Namer {
         }
     }
 
+    /// The name `path` is reported by: relative to the repository's root when
+    /// it is inside it, else to the current directory, else absolute.
     pub fn name(&self, path: &Path) -> String {
         let absolute = normalize(&self.cwd.join(path));
         let relative = self
@@ -216,7 +220,7 @@ fn error_path(error: &ignore::Error) -> Option<&Path> {
 }
 
 /// `.` and `..` resolved by the text alone (a symlink is not followed).
-pub fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

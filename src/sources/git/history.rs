@@ -25,27 +25,36 @@ use crate::engine::scanner::{
 };
 use crate::sources::git::odb::{ObjectStore, ObjectsError};
 
+/// Why `keygate history` could not walk or read the commits.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// A revision given names nothing in the repository.
     #[error("revision `{revision}`: not found in this repository (give a branch, a tag, a commit id or a range such as main..feature): {source}")]
     RevisionUnknown {
+        /// As the user gave it.
         revision: String,
+        /// What libgit2 said.
         #[source]
         source: git2::Error,
     },
+    /// libgit2 could not walk the commits.
     #[error("cannot walk the history: {0}")]
     WalkFailed(#[source] git2::Error),
+    /// The commits' trees could not be compared.
     #[error(transparent)]
     Commits(#[from] CommitsError),
+    /// An object could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// The repository or its refs could not be read.
     #[error(transparent)]
     Git(#[from] crate::sources::git::GitError),
 }
 
 /// What the walk covered, for the summary line.
 #[derive(Debug, Default)]
-pub struct HistoryStats {
+pub(crate) struct HistoryStats {
+    /// Commits walked.
     pub commits: usize,
     /// Shallow clone: the walked commits at its boundary, scanned as roots
     /// (none: the walk did not reach one, or the clone is whole).
@@ -57,7 +66,7 @@ pub struct HistoryStats {
 
 /// Scans the commits of `revisions` (`git log` syntax: `main`, `a..b`,
 /// `^old`; none means every ref, like `git log --all`).
-pub fn scan_history(
+pub(crate) fn scan_history(
     scanner: &Scanner,
     repo: &Repository,
     revisions: &[String],
@@ -251,7 +260,7 @@ fn all_paths(tree: Option<&git2::Tree<'_>>) -> Vec<String> {
 
 /// One entry per fingerprint (rule, path, secret): the first commit that
 /// brings it, how many do, and the last.
-pub fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
+pub(crate) fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
     let mut grouped: Vec<Finding> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for finding in findings {
@@ -353,7 +362,7 @@ impl Progress {
 }
 
 /// Writes the fingerprints of `findings` as a baseline file's text.
-pub fn baseline_text(findings: &[Finding]) -> String {
+pub(crate) fn baseline_text(findings: &[Finding]) -> String {
     let mut fingerprints: Vec<&str> = findings.iter().map(|f| f.fingerprint.as_str()).collect();
     fingerprints.sort();
     fingerprints.dedup();

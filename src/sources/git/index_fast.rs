@@ -51,7 +51,7 @@ const MAX_CACHE_TREE_DEPTH: usize = 256;
 
 /// The staged changes, when the fast path can prove them; `None` to fall
 /// back to libgit2.
-pub fn modified_in_place(repo: &Repository) -> Option<Vec<BlobChange>> {
+pub(crate) fn modified_in_place(repo: &Repository) -> Option<Vec<BlobChange>> {
     if std::env::var_os("GIT_INDEX_FILE").is_some() || repo.is_bare() {
         return None;
     }

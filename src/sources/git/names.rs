@@ -30,15 +30,20 @@ use crate::sources::git::blobs::BlobChange;
 
 /// The name under which commit message findings are reported and
 /// fingerprinted: the same key in two messages is one fingerprint.
-pub const COMMIT_MESSAGE: &str = "commit-message";
+pub(crate) const COMMIT_MESSAGE: &str = "commit-message";
 /// The name for the header of a commit object (everything but the message).
-pub const COMMIT_HEADER: &str = "commit-header";
+pub(crate) const COMMIT_HEADER: &str = "commit-header";
 
 /// Scans a raw commit object (`git cat-file commit` form): its message as
 /// `commit-message`, its header lines (names, extra headers) as
 /// `commit-header`; findings carry `commit`. Cheap when there is nothing:
 /// the prefilter alone runs over the few hundred bytes of a commit.
-pub fn scan_commit_object(scanner: &Scanner, commit: Oid, data: &[u8], report: &mut ScanReport) {
+pub(crate) fn scan_commit_object(
+    scanner: &Scanner,
+    commit: Oid,
+    data: &[u8],
+    report: &mut ScanReport,
+) {
     let (header, message) = match memchr::memmem::find(data, b"\n\n") {
         Some(end) => (&data[..end], &data[end + 2..]),
         None => (data, &[][..]),
@@ -86,7 +91,7 @@ fn scan_text(scanner: &Scanner, name: &str, text: &[u8], origin: &Origin, report
 /// each component once per commit, so a directory named by a key is one
 /// finding however many files it holds. Changes at allowlisted paths are
 /// skipped, as their content is.
-pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut ScanReport) {
+pub(crate) fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut ScanReport) {
     let mut seen: HashSet<(Option<Oid>, &str)> = HashSet::new();
     for change in changes {
         if change.old.is_some()
@@ -129,7 +134,7 @@ pub fn scan_new_paths(scanner: &Scanner, changes: &[BlobChange], report: &mut Sc
 
 /// Scans a ref name that a push creates or updates (`refs/heads/…`), or
 /// that `history` finds.
-pub fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) {
+pub(crate) fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) {
     if !scanner.detector.has_candidate(refname.as_bytes()) {
         return;
     }
@@ -146,7 +151,7 @@ pub fn scan_ref_name(scanner: &Scanner, refname: &str, report: &mut ScanReport) 
 /// For `history`: the names of the repository's refs, and the messages of
 /// the annotated tags they point at (tags of tags included). A ref that
 /// cannot be read is a problem (exit 2), not a silent skip.
-pub fn scan_refs(scanner: &Scanner, repo: &git2::Repository, report: &mut ScanReport) {
+pub(crate) fn scan_refs(scanner: &Scanner, repo: &git2::Repository, report: &mut ScanReport) {
     // Reftable: libgit2 cannot list the refs; git does.
     match crate::sources::git::refs::named_refs(repo) {
         Ok(None) => {}
@@ -189,7 +194,7 @@ pub fn scan_refs(scanner: &Scanner, repo: &git2::Repository, report: &mut ScanRe
 
 /// Scans the message of an annotated tag that `refname` brings, as
 /// `<ref> (tag message)`; findings carry the tag's id.
-pub fn scan_tag_message(
+pub(crate) fn scan_tag_message(
     scanner: &Scanner,
     refname: &str,
     tag: &git2::Tag<'_>,
@@ -209,7 +214,7 @@ pub fn scan_tag_message(
 /// diff, which the pre-commit hook checks under each file's own allowlist).
 /// Comment lines are kept: with `-m` or `--cleanup=verbatim` git keeps them
 /// in the message, and the server scans what was recorded anyway.
-pub fn message_for_hook(file: &[u8]) -> &[u8] {
+pub(crate) fn message_for_hook(file: &[u8]) -> &[u8] {
     let mut at = 0;
     for line in file.split_inclusive(|&b| b == b'\n') {
         let text = line.strip_suffix(b"\n").unwrap_or(line);

@@ -23,26 +23,46 @@ use crate::sources::git::tree_diff::{changes_of_commits, tree_changes, CommitsEr
 use crate::sources::git::verified::Walked;
 use crate::sources::git::GitError;
 
+/// Why a push could not be scanned: its hook input is not what git writes,
+/// or its objects cannot be read. The hook exits 2: the push is not let in.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
+    /// A line of standard input does not have the fields git writes.
     #[error("standard input line {line}: expected {expected}")]
-    InputMalformed { line: usize, expected: &'static str },
+    InputMalformed {
+        /// 1-based line of standard input.
+        line: usize,
+        /// What the line should hold.
+        expected: &'static str,
+    },
+    /// A line's id is not a whole hex object id.
     #[error("standard input line {line}: not an object id")]
-    ObjectIdInvalid { line: usize },
+    ObjectIdInvalid {
+        /// 1-based line of standard input.
+        line: usize,
+    },
+    /// Standard input could not be read.
     #[error("cannot read standard input: {0}")]
     InputUnreadable(#[source] std::io::Error),
+    /// libgit2 could not list the commits the push brings.
     #[error("cannot list the pushed commits: {0}")]
     WalkFailed(#[source] git2::Error),
+    /// A pushed commit, tag or tree could not be read.
     #[error("cannot read pushed object {oid}: {source}")]
     ObjectUnreadable {
+        /// The object's id.
         oid: Oid,
+        /// What libgit2 said.
         #[source]
         source: git2::Error,
     },
+    /// The pushed commits' trees could not be compared.
     #[error(transparent)]
     Commits(#[from] CommitsError),
+    /// An object could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// The repository or its refs could not be read.
     #[error(transparent)]
     Git(#[from] GitError),
 }
@@ -51,8 +71,11 @@ pub enum PushError {
 /// deletion (`new`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefUpdate {
+    /// The ref's id before the push.
     pub old: Option<Oid>,
+    /// The id the push sets it to.
     pub new: Option<Oid>,
+    /// Full name, such as `refs/heads/main`.
     pub refname: String,
 }
 
@@ -143,7 +166,7 @@ fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
 
 /// Scans everything the updates bring that `known` does not already have;
 /// says what the walk covered (for `verified`).
-pub fn scan_push(
+pub(crate) fn scan_push(
     scanner: &Scanner,
     repo: &Repository,
     updates: &[RefUpdate],

@@ -21,29 +21,46 @@ use git2::{ErrorCode, Oid, Repository, Revwalk};
 
 use crate::sources::git::GitError;
 
+/// Why the refs, or a revision, could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RefsError {
+    /// A reftable repository's refs are read by running `git`, and that failed:
+    /// git could not start, exited with an error, or found no such revision.
     #[error(
         "this repository keeps its refs in reftable, which keygate reads through `git`; \
          running `git {args}` failed: {message}"
     )]
-    GitFailed { args: String, message: String },
+    GitFailed {
+        /// The arguments given to `git`.
+        args: String,
+        /// git's first line of stderr, or why it could not run.
+        message: String,
+    },
+    /// `git` printed a line that is not an object id.
     #[error("`git {args}` printed something that is not an object id: {line}")]
-    GitOutputUnexpected { args: String, line: String },
+    GitOutputUnexpected {
+        /// The arguments given to `git`.
+        args: String,
+        /// The line.
+        line: String,
+    },
+    /// libgit2 could not list the refs.
     #[error("cannot list the refs: {0}")]
     ListFailed(#[source] git2::Error),
 }
 
 /// Where a repository keeps its refs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefStorage {
+pub(crate) enum RefStorage {
+    /// Loose ref files and `packed-refs`: read by libgit2.
     Files,
+    /// The reftable format: read by running `git`, which libgit2 cannot.
     Reftable,
 }
 
 /// The ref backend of `repo`: reftable when its common directory has the
 /// `reftable/` stack git creates (`extensions.refStorage = reftable`).
-pub fn storage(repo: &Repository) -> RefStorage {
+pub(crate) fn storage(repo: &Repository) -> RefStorage {
     if repo.commondir().join("reftable").is_dir() || repo.path().join("reftable").is_dir() {
         RefStorage::Reftable
     } else {
@@ -52,7 +69,7 @@ pub fn storage(repo: &Repository) -> RefStorage {
 }
 
 /// The commit `HEAD` points at; `None` before the first commit.
-pub fn head_commit(repo: &Repository) -> Result<Option<Oid>, GitError> {
+pub(crate) fn head_commit(repo: &Repository) -> Result<Option<Oid>, GitError> {
     match storage(repo) {
         RefStorage::Files => match repo.head() {
             Ok(head) => Ok(Some(
@@ -93,7 +110,7 @@ pub fn head_commit(repo: &Repository) -> Result<Option<Oid>, GitError> {
 }
 
 /// The tree of `HEAD`; `None` before the first commit.
-pub fn head_tree(repo: &Repository) -> Result<Option<git2::Tree<'_>>, GitError> {
+pub(crate) fn head_tree(repo: &Repository) -> Result<Option<git2::Tree<'_>>, GitError> {
     let Some(commit) = head_commit(repo)? else {
         return Ok(None);
     };
@@ -125,7 +142,7 @@ pub fn tips(repo: &Repository, prefix: &str) -> Result<Vec<Oid>, GitError> {
 /// Reftable: every ref under `refs/` with the object it points at
 /// (unpeeled), symbolic refs left out; `None` in a files repository, where
 /// libgit2 lists them.
-pub fn named_refs(repo: &Repository) -> Result<Option<Vec<(String, Oid)>>, GitError> {
+pub(crate) fn named_refs(repo: &Repository) -> Result<Option<Vec<(String, Oid)>>, GitError> {
     if storage(repo) == RefStorage::Files {
         return Ok(None);
     }
@@ -163,7 +180,7 @@ pub fn named_refs(repo: &Repository) -> Result<Option<Vec<(String, Oid)>>, GitEr
 /// Adds every commit the refs under `refs/` reach to `walk` (`--all`);
 /// refs to other objects (a tagged blob) are left out, like libgit2's
 /// `push_glob`. `hide` hides them instead (`--not --all`).
-pub fn walk_all_refs(
+pub(crate) fn walk_all_refs(
     repo: &Repository,
     walk: &mut Revwalk<'_>,
     hide: bool,
@@ -193,7 +210,7 @@ pub fn walk_all_refs(
 /// A reftable repository: the commits a revision argument (`main`, `a..b`,
 /// `^old`, `a...b`) includes and excludes, as `git rev-parse` says.
 /// `None` in a files repository, where libgit2 parses revisions itself.
-pub fn parse_revision(
+pub(crate) fn parse_revision(
     repo: &Repository,
     revision: &str,
 ) -> Result<Option<Vec<(bool, Oid)>>, GitError> {

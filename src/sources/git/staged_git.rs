@@ -15,12 +15,12 @@ use crate::sources::git::GitError;
 const SUBMODULE_MODE: &str = "160000";
 
 /// Whether libgit2's refusal to read the index means "ask git".
-pub fn needs_git(error: &git2::Error) -> bool {
+pub(crate) fn needs_git(error: &git2::Error) -> bool {
     error.message().contains("unsupported mandatory extension")
 }
 
 /// `git diff --cached` of the repository, as blob changes.
-pub fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
+pub(crate) fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
     let args = [
         "diff",
         "--cached",

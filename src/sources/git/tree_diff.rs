@@ -19,10 +19,13 @@ use crate::sources::git::odb::{
 };
 use crate::sources::queue::{self, Step};
 
+/// Why the changes of commits could not be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitsError {
+    /// A thread comparing trees panicked: its commits were not all compared.
     #[error("internal error: a thread comparing trees stopped; the scan is incomplete")]
     WorkerPanicked,
+    /// An object could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
 }
@@ -37,7 +40,7 @@ const COMMITS_PER_BATCH: usize = 256;
 /// commits' messages are scanned with `scanner` on the way, their findings
 /// added to `report` in the commits' order. Past `deadline`, the report is
 /// marked stopped ([`Stop::TimeBudget`]) and no change is returned.
-pub fn changes_of_commits(
+pub(crate) fn changes_of_commits(
     store: &ObjectStore,
     commits: &[Oid],
     deadline: Option<Instant>,
@@ -136,7 +139,7 @@ fn commit_changes(
 /// order, so one merge pass pairs them. (A damaged, unsorted tree can only
 /// make entries look new: more is scanned, not less.) The line diff of a
 /// change is against the first old tree's blob.
-pub fn tree_changes(
+pub(crate) fn tree_changes(
     reader: &mut ObjectReader,
     old: &[Option<Oid>],
     new: Oid,

@@ -45,7 +45,7 @@ use git2::{Oid, Repository, Sort};
 /// The first line of the record: its format.
 const HEADER: &str = "keygate pre-push verified 1";
 /// The most tips kept: the most recently verified.
-pub const MAX_TIPS: usize = 256;
+pub(crate) const MAX_TIPS: usize = 256;
 /// A record larger than this is not read (256 ids take some 17 KB).
 const MAX_RECORD_BYTES: u64 = 64 << 10;
 /// How many commits below the recorded tips `fully_verified` looks through
@@ -62,14 +62,16 @@ fn record_dir(repo: &Repository) -> PathBuf {
 }
 
 /// Where the record lives.
-pub fn record_path(repo: &Repository) -> PathBuf {
+pub(crate) fn record_path(repo: &Repository) -> PathBuf {
     record_dir(repo).join("pre-push-verified")
 }
 
 /// A record as read: its digest and its tips, newest first.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The digest the record was written under: of everything that decides detection.
     pub digest: String,
+    /// The tips verified clean, newest first.
     pub tips: Vec<Oid>,
 }
 
@@ -123,7 +125,7 @@ impl Record {
 
     /// `tips` first (the newest), then the ones recorded before, each once,
     /// at most [`MAX_TIPS`].
-    pub fn with_newest(&self, tips: &[Oid]) -> Record {
+    pub(crate) fn with_newest(&self, tips: &[Oid]) -> Record {
         let mut seen = HashSet::new();
         let tips = tips
             .iter()
@@ -151,7 +153,7 @@ pub fn read(repo: &Repository) -> Option<Record> {
 
 /// The recorded tips that are commits here, if the record was made under
 /// `digest`; else none. These are what the pre-push walk may hide.
-pub fn usable_tips(repo: &Repository, digest: &str) -> Vec<Oid> {
+pub(crate) fn usable_tips(repo: &Repository, digest: &str) -> Vec<Oid> {
     match read(repo) {
         Some(record) if record.digest == digest => record
             .tips
@@ -253,7 +255,7 @@ fn read_regular_file_nofollow(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// What a pre-push walk did, for [`fully_verified`].
 #[derive(Debug, Default)]
-pub struct Walked {
+pub(crate) struct Walked {
     /// The commits the push's refs point at (annotated tags peeled).
     pub tips: Vec<Oid>,
     /// The commits scanned.
@@ -266,7 +268,7 @@ pub struct Walked {
 /// verified: each commit below them was scanned by this run or is reachable
 /// from `hidden`, the recorded tips the walk hid. All of `walked.tips`, or
 /// none (when what a remote tip hid cannot be shown to be under `hidden`).
-pub fn fully_verified(repo: &Repository, walked: &Walked, hidden: &[Oid]) -> Vec<Oid> {
+pub(crate) fn fully_verified(repo: &Repository, walked: &Walked, hidden: &[Oid]) -> Vec<Oid> {
     if !walked.remote_hidden {
         // Only recorded tips were hidden: all the rest was scanned.
         return walked.tips.clone();
