@@ -23,6 +23,7 @@ use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
 use crate::sources::git::blobs::{BlobsError, ReadLimits};
 use crate::sources::git::push::{self, Known, PushError};
+use crate::sources::git::scanned::ScannedClean;
 use crate::sources::git::tree_diff::CommitsError;
 use crate::sources::git::{self, GitError};
 
@@ -118,8 +119,25 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
-        Ok(()) => {}
+    // The server remembers blobs scanned clean, so a push that runs out of
+    // time continues where it stopped when pushed again.
+    let mut scanned = (side == Side::Server).then(|| {
+        ScannedClean::load(
+            ScannedClean::path_in(repo.commondir()),
+            scan_digest(&config, args.max_file_size),
+        )
+    });
+    let mut resumed = push::Resumed::default();
+    match push::scan_push(
+        &scanner,
+        &repo,
+        &updates,
+        &known,
+        limits,
+        scanned.as_mut(),
+        &mut report,
+    ) {
+        Ok(r) => resumed = r,
         Err(PushError::Commits(CommitsError::TimeBudgetExceeded)) => {
             report.problem("<time budget>", CommitsError::TimeBudgetExceeded)
         }
@@ -141,6 +159,7 @@ fn run_push_hook(
             repo: &repo,
             updates: &updates,
             timed_out,
+            resumed,
         };
         return crate::cli::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
@@ -205,6 +224,32 @@ fn note_commits_seen_on_the_remote(
          keys already in history.",
         commits.join(", ")
     )
+}
+
+/// What "scanned clean" depends on: the rules (built in: this binary;
+/// custom, disabled, decoding: the config), the allowlist and the largest
+/// blob read. The time budget and the rest of the server policy are not in
+/// it: raising the budget keeps what was scanned.
+fn scan_digest(config: &Config, max_file_size: u64) -> crate::sources::git::scanned::Digest {
+    let binary = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{} {modified}", m.len())
+        })
+        .unwrap_or_default();
+    crate::sources::git::scanned::digest(&[
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        binary.as_bytes(),
+        format!("{:?}", config.detect).as_bytes(),
+        format!("{:?}", config.rules).as_bytes(),
+        format!("{:?}", config.allowlist).as_bytes(),
+        &max_file_size.to_le_bytes(),
+    ])
 }
 
 /// `--config`, else the `keygate.config` path in the repository's git config.

@@ -22,6 +22,7 @@ pub mod index_fast;
 pub mod names;
 pub mod odb;
 pub mod push;
+pub mod scanned;
 pub mod tree_diff;
 
 use std::path::{Path, PathBuf};
