@@ -162,6 +162,10 @@ pub fn scan_push(
     report: &mut ScanReport,
 ) -> Result<Resumed, PushError> {
     let phases = Phases::start();
+    // libgit2 keeps every object it reads in a cache (up to 256 MiB): the
+    // walk below reads each commit once, and the tens of thousands of a
+    // large push would stay in memory for nothing.
+    git2::opts::enable_caching(false);
     let store = ObjectStore::open(repo, limits.max_blob_bytes)?;
     let mut walk = repo.revwalk().map_err(PushError::WalkFailed)?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)
