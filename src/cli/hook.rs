@@ -24,6 +24,7 @@ use crate::engine::scanner::{ScanReport, Scanner};
 use crate::report::Audience;
 use crate::sources::git::blobs::ReadLimits;
 use crate::sources::git::push::{self, Known, PushError};
+use crate::sources::git::scanned::ScannedClean;
 use crate::sources::git::{self, GitError};
 
 /// Runs the named hook.
@@ -125,15 +126,31 @@ fn run_push_hook(
         deadline,
     };
     let mut report = ScanReport::default();
-    let walked = match push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report) {
+    // The server remembers blobs scanned clean, so a push that runs out of
+    // time continues where it stopped when pushed again.
+    let mut scanned = (side == Side::Server).then(|| {
+        ScannedClean::load(
+            ScannedClean::path_in(repo.commondir()),
+            scan_digest(&config, args.max_file_size),
+        )
+    });
+    let scan = match push::scan_push(
+        &scanner,
+        &repo,
+        &updates,
+        &known,
+        limits,
+        scanned.as_mut(),
+        &mut report,
+    ) {
         // A recorded commit the walk cannot go below (its history no longer
         // whole here): the record is ignored, as any it cannot use.
         Err(PushError::WalkFailed(_)) if matches!(known, Known::RemoteTipsAndVerified(_)) => {
             known = Known::RemoteTips;
             report = ScanReport::default();
-            push::scan_push(&scanner, &repo, &updates, &known, limits, &mut report)?
+            push::scan_push(&scanner, &repo, &updates, &known, limits, None, &mut report)?
         }
-        walked => walked?,
+        scan => scan?,
     };
     let timed_out = report.only_out_of_time();
     if side == Side::Server {
@@ -142,6 +159,7 @@ fn run_push_hook(
             repo: &repo,
             updates: &updates,
             timed_out,
+            resumed: scan.resumed,
         };
         return crate::cli::policy::finish_server(args, &push, &report, &scanner, out, err);
     }
@@ -155,7 +173,14 @@ fn run_push_hook(
             &own_keys.values,
             &repo,
         );
-        push_record::after_clean_push(&repo, digest.as_deref(), &report, &walked, &known, err)?;
+        push_record::after_clean_push(
+            &repo,
+            digest.as_deref(),
+            &report,
+            &scan.walked,
+            &known,
+            err,
+        )?;
     }
     let remote = args.hook_args.first().map_or("origin", String::as_str);
     note_commits_seen_on_the_remote(&repo, remote, &report, err)?;
@@ -222,6 +247,32 @@ fn note_commits_seen_on_the_remote(
          keys already in history.",
         commits.join(", ")
     )
+}
+
+/// What "scanned clean" depends on: the rules (built in: this binary;
+/// custom, disabled, decoding: the config), the allowlist and the largest
+/// blob read. The time budget and the rest of the server policy are not in
+/// it: raising the budget keeps what was scanned.
+fn scan_digest(config: &Config, max_file_size: u64) -> crate::sources::git::scanned::Digest {
+    let binary = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{} {modified}", m.len())
+        })
+        .unwrap_or_default();
+    crate::sources::git::scanned::digest(&[
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        binary.as_bytes(),
+        format!("{:?}", config.detect).as_bytes(),
+        format!("{:?}", config.rules).as_bytes(),
+        format!("{:?}", config.allowlist).as_bytes(),
+        &max_file_size.to_le_bytes(),
+    ])
 }
 
 /// `--config`, else the `keygate.config` path in the repository's git config.

@@ -222,6 +222,8 @@ pub(crate) struct ServerPush<'a> {
     pub updates: &'a [RefUpdate],
     /// The scan stopped at the time budget (and nothing else went wrong).
     pub timed_out: bool,
+    /// What the server's memory of clean blobs saved and kept.
+    pub resumed: crate::sources::git::push::Resumed,
 }
 
 /// The audit log's path: `[server] audit_log`, relative to the config file.
@@ -284,11 +286,23 @@ pub(crate) fn finish_server(
             write_inline_allowed(report, err)?;
             return Ok(Outcome::Clean);
         }
+        let resumed = &push.resumed;
         writeln!(
             err,
             "keygate: the {budget:.1} s time budget ran out before every pushed commit was \
-             scanned; rejecting (fail closed). Push fewer commits at a time, or ask the \
-             server admin to raise [server] time_budget_seconds."
+             scanned; rejecting (fail closed). Retrying continues where this attempt stopped: \
+             the server remembers the {} blob(s) scanned clean so far{} and does not read them \
+             again, so pushing the same commits again gets further each time. Or push fewer \
+             commits at a time, or ask the server admin to raise [server] time_budget_seconds.",
+            resumed.kept,
+            if resumed.skipped > 0 {
+                format!(
+                    " ({} file change(s) skipped in this attempt)",
+                    resumed.skipped
+                )
+            } else {
+                String::new()
+            }
         )?;
         let outcome = finish(args, Audience::Push, report, out, err)?;
         if request.is_some() {

@@ -243,3 +243,88 @@ fn server_config_rules_apply_custom_rules_and_disabled_ones() {
     assert_ne!(run.status, Some(0), "{run:?}");
     run.stderr_has("corp-token");
 }
+
+/// `files` clean text files of `bytes` each, different enough that git
+/// cannot make them small (inflating them is what takes the time).
+fn commit_many_files(p: &Push, dir: &str, files: usize, bytes: usize, seed: u64) {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    for i in 0..files {
+        let mut text = String::with_capacity(bytes + 64);
+        while text.len() < bytes {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            text.push_str(&format!("let value_{i} = {:x};\n", state >> 11));
+        }
+        p.client.write(&format!("{dir}/f{i:04}.rs"), text);
+    }
+    p.client.git(&["add", "-A"]);
+    p.client
+        .git(&["commit", "-q", "--no-verify", "-m", &format!("add {dir}")]);
+}
+
+/// Pushes `main` until the server stops rejecting it for time (at most
+/// `tries`); returns every attempt.
+fn push_until_not_out_of_time(p: &Push, tries: usize) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for _ in 0..tries {
+        let run = p.push(&["main"]);
+        let timed_out = run.stderr.contains("time budget ran out");
+        runs.push(run);
+        if !timed_out {
+            break;
+        }
+    }
+    runs
+}
+
+const RETRY_CONFIG: &str = "[server]\ntime_budget_seconds = 0.25\n";
+
+#[test]
+fn issue17_a_push_out_of_time_continues_when_pushed_again() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.push(&["main"]).status(0);
+    p.server_config(RETRY_CONFIG);
+    commit_many_files(&p, "big", 120, 50_000, 1);
+    let runs = push_until_not_out_of_time(&p, 80);
+    let first = &runs[0];
+    assert_ne!(first.status, Some(0), "{first:?}");
+    first.stderr_has("time budget ran out");
+    first.stderr_has("Retrying continues where this attempt stopped");
+    assert!(
+        p.bare().join("keygate/clean-blobs").is_file(),
+        "the server keeps what it scanned clean in its git dir"
+    );
+    let last = runs.last().unwrap();
+    assert!(runs.len() > 1, "the first push was rejected for time");
+    last.status(0);
+    assert_eq!(
+        p.server_ref("refs/heads/main"),
+        Some(p.client.git(&["rev-parse", "HEAD"]).trim().to_string())
+    );
+}
+
+#[test]
+fn issue17_a_key_behind_blobs_scanned_clean_is_still_rejected() {
+    let p = Push::new();
+    p.commit("README.md", "# x\n", "init");
+    p.push(&["main"]).status(0);
+    p.server_config(RETRY_CONFIG);
+    commit_many_files(&p, "big", 120, 50_000, 2);
+    // The key comes in the second half: a later commit, after the clean files.
+    p.commit(
+        "late/settings.py",
+        format!("# deploy\n{}", env_file()),
+        "settings",
+    );
+    let before = p.server_ref("refs/heads/main");
+    let runs = push_until_not_out_of_time(&p, 80);
+    assert!(runs.len() > 1, "the first push was rejected for time");
+    for run in &runs {
+        assert_ne!(run.status, Some(0), "never accepted: {run:?}");
+    }
+    let last = runs.last().unwrap();
+    last.stderr_has("late/settings.py");
+    assert_eq!(p.server_ref("refs/heads/main"), before);
+}

@@ -10,8 +10,7 @@
 //! it is added.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use git2::Oid;
@@ -23,6 +22,7 @@ use crate::engine::scanner::{
 use crate::sources::git::odb::{
     ObjectReader, ObjectStore, ObjectsError, PackPosition, ReadPattern,
 };
+use crate::sources::queue::{self, Step};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
@@ -66,22 +66,28 @@ const BLOBS_PER_THREAD: usize = 64;
 /// delta bases are in the same batch, small enough to share the work evenly.
 const BLOBS_PER_BATCH: usize = 64;
 
-/// Threads for `items` units of work, at least `per_thread` each.
-pub fn worker_count(items: usize, per_thread: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.div_ceil(per_thread))
-        .max(1)
+/// What one reading thread keeps: its reader (with its delta-base cache),
+/// its counts, the groups it reports on and the groups it found clean.
+struct Worker {
+    reader: ObjectReader,
+    counts: ScanReport,
+    /// Groups with something to report (or a reason not to count as clean).
+    reported: Vec<(usize, ScanReport)>,
+    /// Groups read whole in which nothing at all was detected.
+    clean: Vec<usize>,
+    /// This worker stopped the queue: out of time.
+    out_of_time: bool,
 }
 
 /// Reads and scans `changes` on all cores, each distinct blob once, in pack
 /// order. The report lists findings in the order of `changes`. Returns the
 /// blobs that were read whole and in which the detector found nothing at all
-/// (none when the scan stopped early), so a caller scanning in rounds can
-/// skip them later. A blob whose detection was only left out by a line filter
-/// is not among them: where it arrives next, that line may count. (Rules that
-/// go by the path alone, `scan::is_credential_file`, are the caller's to
-/// apply where such a blob arrives.)
+/// (also when the scan stopped early: those it did read), so a caller
+/// scanning in rounds, or a push that is tried again, can skip them later.
+/// A blob whose detection was only left out by a line filter is not among
+/// them: where it arrives next, that line may count. (Rules that go by the
+/// path alone, `scan::is_credential_file`, are the caller's to apply where
+/// such a blob arrives.)
 pub fn scan_changes(
     scanner: &Scanner,
     store: &ObjectStore,
@@ -105,137 +111,108 @@ pub fn scan_changes(
         groups[index].push(change);
     }
     drop(group_of);
-    let workers = worker_count(groups.len(), BLOBS_PER_THREAD);
+    let workers = queue::worker_count(groups.len(), BLOBS_PER_THREAD);
 
     let order = if workers == 1 {
         // A few blobs: the order they come in is as good as any.
         (0..groups.len()).map(|i| ((0, 0, 0), i)).collect()
     } else {
-        pack_order(store, &groups, workers)
+        pack_order(store, &groups)
     };
     crate::sources::git::odb::pack_pages::release_now();
 
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let stopped = AtomicBool::new(false);
-    let results: Mutex<Vec<(usize, ScanReport)>> = Mutex::new(Vec::new());
-    let worker = || {
-        let mut reader = store.reader(ReadPattern::BlobsInPackOrder);
-        let mut counts = ScanReport::default();
-        loop {
-            let start = next.fetch_add(BLOBS_PER_BATCH, Ordering::Relaxed);
-            if start >= order.len() || stopped.load(Ordering::Relaxed) {
-                break;
-            }
-            for &(_, index) in &order[start..(start + BLOBS_PER_BATCH).min(order.len())] {
+    let states = queue::run(
+        order.len(),
+        BLOBS_PER_BATCH,
+        workers,
+        || Worker {
+            reader: store.reader(ReadPattern::BlobsInPackOrder),
+            counts: ScanReport::default(),
+            reported: Vec::new(),
+            clean: Vec::new(),
+            out_of_time: false,
+        },
+        |worker, batch| {
+            for &(_, index) in &order[batch] {
                 if limits.deadline.is_some_and(|d| Instant::now() > d) {
-                    stopped.store(true, Ordering::Relaxed);
-                    break;
+                    worker.out_of_time = true;
+                    return Step::Stop;
                 }
                 let group = &groups[index];
                 let mut local = ScanReport::default();
-                let scanned = scan_group(scanner, &mut reader, group, limits.deadline, &mut local)
-                    .unwrap_or_else(|error| {
-                        local.problem(&group[0].path, error);
-                        GroupScan::Reported
-                    });
+                let scanned = scan_group(
+                    scanner,
+                    &mut worker.reader,
+                    group,
+                    limits.deadline,
+                    &mut local,
+                )
+                .unwrap_or_else(|error| {
+                    local.problem(&group[0].path, error);
+                    GroupScan::Reported
+                });
                 if scanned == GroupScan::OutOfTime {
                     // Out of time inside this blob: it counts as not scanned.
-                    stopped.store(true, Ordering::Relaxed);
-                    break;
+                    worker.out_of_time = true;
+                    return Step::Stop;
                 }
-                done.fetch_add(1, Ordering::Relaxed);
-                counts.inputs += std::mem::take(&mut local.inputs);
-                counts.bytes += std::mem::take(&mut local.bytes);
+                worker.counts.inputs += std::mem::take(&mut local.inputs);
+                worker.counts.bytes += std::mem::take(&mut local.bytes);
                 // Listed, even with nothing to report, so it is not returned as clean.
                 if scanned == GroupScan::Filtered
                     || !local.findings.is_empty()
                     || !local.problems.is_empty()
                     || local.allowed > 0
                 {
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((index, local));
+                    worker.reported.push((index, local));
+                } else {
+                    worker.clean.push(index);
                 }
             }
-        }
-        counts
-    };
-    let counted: Vec<Option<ScanReport>> = if workers == 1 {
-        vec![Some(worker())]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(worker)).collect();
-            handles.into_iter().map(|h| h.join().ok()).collect()
-        })
-    };
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|(index, _)| *index);
-    let complete = !stopped.load(Ordering::Relaxed) && counted.iter().all(Option::is_some);
-    let mut clean = Vec::new();
-    if complete {
-        let mut reported = results.iter().map(|(index, _)| *index).peekable();
-        for (index, group) in groups.iter().enumerate() {
-            if reported.next_if_eq(&index).is_none() {
-                clean.push(group[0].new);
-            }
-        }
-    }
-    for (_, local) in results {
-        report.merge(local);
-    }
-    for counts in &counted {
-        match counts {
-            Some(counts) => {
-                report.inputs += counts.inputs;
-                report.bytes += counts.bytes;
+            Step::Continue
+        },
+    );
+    let mut results: Vec<(usize, ScanReport)> = Vec::new();
+    let mut clean_groups: Vec<usize> = Vec::new();
+    let mut out_of_time = false;
+    for state in &states {
+        match state {
+            Some(worker) => {
+                report.inputs += worker.counts.inputs;
+                report.bytes += worker.counts.bytes;
+                out_of_time |= worker.out_of_time;
             }
             None => report.problem("<repository>", BlobsError::WorkerPanicked),
         }
     }
-    if stopped.load(Ordering::Relaxed) {
-        let remaining = groups.len().saturating_sub(done.into_inner());
+    for worker in states.into_iter().flatten() {
+        results.extend(worker.reported);
+        clean_groups.extend(worker.clean);
+    }
+    let done = results.len() + clean_groups.len();
+    results.sort_by_key(|(index, _)| *index);
+    for (_, local) in results {
+        report.merge(local);
+    }
+    if out_of_time {
+        let remaining = groups.len().saturating_sub(done);
         report.stop(Stop::TimeBudget {
             unscanned: Some(remaining),
         });
     }
-    clean
+    clean_groups.sort_unstable();
+    clean_groups.into_iter().map(|i| groups[i][0].new).collect()
 }
 
-/// `groups` (by index) in the order their blobs are stored: each blob's
-/// place is looked up on all cores (it touches every pack entry's header),
-/// then sorted; loose objects come last.
-fn pack_order(
-    store: &ObjectStore,
-    groups: &[Vec<&BlobChange>],
-    workers: usize,
-) -> Vec<(PackPosition, usize)> {
-    let chunk = groups.len().div_ceil(workers).max(1);
-    let mut order: Vec<(PackPosition, usize)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .chunks(chunk)
-            .enumerate()
-            .map(|(part, slice)| {
-                scope.spawn(move || {
-                    let mut reader = store.reader(ReadPattern::BlobsInPackOrder);
-                    slice
-                        .iter()
-                        .enumerate()
-                        .map(|(i, group)| (reader.position(group[0].new), part * chunk + i))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    if order.len() != groups.len() {
-        // A thread died while sorting: read in the given order instead.
-        order = (0..groups.len()).map(|i| ((0, 0, 0), i)).collect();
-    }
+/// `groups` (by index) in the order their blobs are stored, from the pack
+/// indexes alone (no object is read); loose objects come last.
+fn pack_order(store: &ObjectStore, groups: &[Vec<&BlobChange>]) -> Vec<(PackPosition, usize)> {
+    let indexes = store.pack_indexes();
+    let mut order: Vec<(PackPosition, usize)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, group)| (indexes.position(group[0].new), i))
+        .collect();
     order.sort_unstable();
     order
 }

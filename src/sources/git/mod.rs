@@ -24,6 +24,7 @@ pub mod odb;
 pub mod push;
 pub mod refs;
 pub mod reftable;
+pub mod scanned;
 pub mod staged_git;
 pub mod tree_diff;
 pub mod verified;

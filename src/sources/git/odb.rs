@@ -167,6 +167,52 @@ impl ObjectStore {
     }
 }
 
+impl ObjectStore {
+    /// The pack indexes of the store's object directories, for finding
+    /// where objects sit without reading them (gix's `location_by_oid`
+    /// inflates the whole entry to learn its size).
+    pub fn pack_indexes(&self) -> PackIndexes {
+        let mut indexes = Vec::new();
+        for (database, store) in self.databases.iter().enumerate() {
+            let Ok(dir) = std::fs::read_dir(store.path().join("pack")) else {
+                continue;
+            };
+            let mut paths: Vec<PathBuf> = dir
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "idx"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                // One that cannot be opened only leaves its objects unsorted.
+                if let Ok(index) = gix_pack::index::File::at(&path, self.kind) {
+                    indexes.push((database as u32, index));
+                }
+            }
+        }
+        PackIndexes { indexes }
+    }
+}
+
+/// See [`ObjectStore::pack_indexes`].
+pub struct PackIndexes {
+    indexes: Vec<(u32, gix_pack::index::File)>,
+}
+
+impl PackIndexes {
+    /// Where `oid` is stored, for sorting reads into pack order; objects in
+    /// no pack (loose, or in an alternate's pack) sort last.
+    pub fn position(&self, oid: Oid) -> PackPosition {
+        let id = to_gix(oid);
+        for (number, (database, index)) in self.indexes.iter().enumerate() {
+            if let Some(entry) = index.lookup(id) {
+                return (*database, number as u32, index.pack_offset_at_index(entry));
+            }
+        }
+        (u32::MAX, u32::MAX, 0)
+    }
+}
+
 /// The commits `.git/shallow` lists: the boundary of a shallow clone, whose
 /// parents were never fetched. A line that is not an object id is left out,
 /// and so is an unreadable file: a parent that is then missing makes the
