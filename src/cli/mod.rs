@@ -127,7 +127,7 @@ pub(crate) fn run_staged(
     let root = git::work_tree(&repo)?.to_path_buf();
     let scanner = build_scanner(args, &root, err)?;
     let mut report = ScanReport::default();
-    git::scan_staged(&scanner, &repo, args.max_file_size, &mut report)?;
+    git::staged::scan_staged(&scanner, &repo, args.max_file_size, &mut report)?;
     finish(args, audience, &report, out, err)
 }
 

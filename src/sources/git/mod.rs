@@ -1,41 +1,30 @@
-//! Finds the repository and what git is about to record, in-process (no
-//! `git` subprocess): libgit2 (or, for the common case, `index_fast`) for the
-//! index and its comparison with `HEAD`; `blobs` reads and scans the blobs.
+//! git as a source: opening the repository (discovery, hook environment,
+//! the formats it may be in), then each input git has: what is staged
+//! ([`staged`]), what a push brings ([`push`], [`names`] for messages and
+//! names), a whole history ([`history`]). They all end in one blob engine
+//! ([`blobs`]) over gix's object store ([`odb`]), with commits compared
+//! with their parents by [`tree_diff`] and refs read by [`refs`].
 //!
-//! The staged changes are the index compared with `HEAD` (or with the empty tree
-//! before the first commit), honouring `GIT_DIR`, `GIT_WORK_TREE` and
-//! `GIT_INDEX_FILE` as git sets them for hooks (`git commit -a` and
-//! `git commit -- PATH` run the hook with a temporary index). Only the lines a
-//! change adds to a file count, and line numbers are those of the staged
-//! file. Content that arrives at a path where it was not (a rename, a copy,
-//! an add) counts in full there, under that path's allowlist: renames are
-//! not paired with their source, or `git mv tests/fixtures/creds.env
-//! src/prod.env` would add no line and move an allowed key out unchecked.
-//! The names of new paths are scanned too (`names`).
-//!
-//! Cost matters here more than anywhere: the comparison only looks at object
-//! ids, so a blob is read only when its id changed.
+//! In-process, no `git` subprocess on the pre-commit path; quarantine and
+//! alternates are honoured as git sets them for hooks.
 
 pub mod blobs;
 pub mod history;
-pub mod index_fast;
 pub mod names;
 pub mod odb;
 pub mod push;
 pub mod refs;
 pub mod reftable;
 pub mod scanned;
-pub mod staged_git;
+pub mod staged;
 pub mod tree_diff;
 pub mod verified;
 
 use std::path::{Path, PathBuf};
 
-use git2::{Delta, DiffOptions, FileMode, Repository};
+use git2::Repository;
 
-use crate::engine::scanner::{ScanReport, Scanner};
-use crate::sources::git::blobs::{scan_changes, BlobChange, ReadLimits};
-use crate::sources::git::odb::{ObjectStore, ObjectsError};
+use crate::sources::git::odb::ObjectsError;
 
 /// Blobs larger than this are not read into memory; the scan reports them as
 /// not scanned (exit 2) unless their path is allowlisted.
@@ -137,78 +126,4 @@ pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
     repo.workdir().ok_or_else(|| GitError::BareRepository {
         path: repo.path().to_path_buf(),
     })
-}
-
-/// Scans the staged changes of `repo`.
-pub fn scan_staged(
-    scanner: &Scanner,
-    repo: &Repository,
-    max_blob_bytes: u64,
-    report: &mut ScanReport,
-) -> Result<(), GitError> {
-    work_tree(repo)?;
-    let changes = staged_changes(repo)?;
-    let store = ObjectStore::open(repo, max_blob_bytes)?;
-    let limits = ReadLimits {
-        max_blob_bytes,
-        deadline: None,
-    };
-    crate::sources::git::names::scan_new_paths(scanner, &changes, report);
-    scan_changes(scanner, &store, &changes, limits, report);
-    Ok(())
-}
-
-/// The files whose staged content differs from `HEAD`, with their old blob
-/// when the same path existed before. No rename detection: a renamed or
-/// copied file is new at its new path.
-fn staged_changes(repo: &Repository) -> Result<Vec<BlobChange>, GitError> {
-    if let Some(changes) = crate::sources::git::index_fast::modified_in_place(repo) {
-        return Ok(changes);
-    }
-    let index = match repo.index() {
-        Ok(index) => index,
-        // A split or sparse index (mandatory extensions `link`, `sdir`):
-        // git itself compares it with HEAD.
-        Err(e) if crate::sources::git::staged_git::needs_git(&e) => {
-            return crate::sources::git::staged_git::staged_changes(repo)
-        }
-        Err(e) => return Err(GitError::IndexUnreadable(e)),
-    };
-    let head_tree = crate::sources::git::refs::head_tree(repo)?;
-    let mut options = DiffOptions::new();
-    options
-        .include_typechange(true)
-        .ignore_submodules(true)
-        .skip_binary_check(true)
-        .context_lines(0);
-    let diff = repo
-        .diff_tree_to_index(head_tree.as_ref(), Some(&index), Some(&mut options))
-        .map_err(GitError::DiffFailed)?;
-    let mut files = Vec::new();
-    for delta in diff.deltas() {
-        let new = delta.new_file();
-        let kept = matches!(
-            delta.status(),
-            Delta::Added | Delta::Modified | Delta::Renamed | Delta::Copied | Delta::Typechange
-        );
-        // Submodule entries name a commit of another repository: no content here.
-        if !kept || new.mode() == FileMode::Commit || new.id().is_zero() {
-            continue;
-        }
-        let old = delta.old_file();
-        let old = (!old.id().is_zero()
-            && old.mode() != FileMode::Commit
-            && matches!(delta.status(), Delta::Modified | Delta::Typechange))
-        .then(|| old.id());
-        if old == Some(new.id()) {
-            continue; // mode-only change at the same path: nothing new
-        }
-        files.push(BlobChange {
-            path: String::from_utf8_lossy(new.path_bytes().unwrap_or_default()).into_owned(),
-            old,
-            new: new.id(),
-            commit: None,
-        });
-    }
-    Ok(files)
 }

@@ -1,6 +1,6 @@
 //! The staged changes as `git` itself computes them, for the indexes libgit2
 //! cannot read: a split index (`link` extension, `core.splitIndex`) and a
-//! sparse index (`sdir` extension, `index.sparse`). `index_fast` takes the
+//! sparse index (`sdir` extension, `index.sparse`). `index` takes the
 //! common case of those repositories (files modified in place); this is the
 //! rest (new paths, renames, a sparse directory changed outside the cone):
 //! one `git diff --cached --raw` (a few ms), with renames paired like

@@ -16,7 +16,7 @@
 //! commits that only modify existing paths. Anything else (a new path, which
 //! may be a rename; `GIT_INDEX_FILE`; an unborn `HEAD`) returns `None` and
 //! the caller uses libgit2's diff, or `git` itself for what libgit2 cannot
-//! read (`staged_git`).
+//! read (`diff_cached`).
 
 use std::borrow::Cow;
 
