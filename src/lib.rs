@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! keygate: stops AWS credentials from entering git history.
 //!
 //! The folders are the data flow:

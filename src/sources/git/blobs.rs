@@ -24,16 +24,22 @@ use crate::sources::git::odb::{
 };
 use crate::sources::queue::{self, Step};
 
+/// Why reading and scanning the blobs of a change stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobsError {
+    /// A reading thread panicked, so some blobs were not scanned.
     #[error("internal error: a reading thread stopped; the scan is incomplete")]
     WorkerPanicked,
+    /// The line diff of a blob against its old blob failed.
     #[error("cannot compare the lines of {path}: {source}")]
     DiffFailed {
+        /// The path the blob is at.
         path: String,
+        /// What libgit2 said.
         #[source]
         source: git2::Error,
     },
+    /// A blob could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
 }
@@ -42,9 +48,9 @@ pub enum BlobsError {
 /// reading. `old` is the blob it replaces, for computing the added lines.
 #[derive(Clone, Debug)]
 pub struct BlobChange {
-    pub path: String,
-    pub old: Option<Oid>,
-    pub new: Oid,
+    pub(crate) path: String,
+    pub(crate) old: Option<Oid>,
+    pub(crate) new: Oid,
     /// The commit that makes the change (none for staged changes).
     pub commit: Option<Oid>,
 }
@@ -52,7 +58,7 @@ pub struct BlobChange {
 /// Bounds on reading: per blob, and for the whole run.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadLimits {
-    pub max_blob_bytes: u64,
+    pub(crate) max_blob_bytes: u64,
     /// Past this instant, the remaining blobs are reported as not scanned.
     pub deadline: Option<Instant>,
 }

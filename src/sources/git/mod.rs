@@ -30,30 +30,55 @@ use crate::sources::git::odb::ObjectsError;
 /// not scanned (exit 2) unless their path is allowlisted.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 512 * 1024 * 1024;
 
+/// Why a git input could not be read: the repository, its index, HEAD,
+/// config, objects or refs.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
+    /// No repository was found from the current directory (or `GIT_DIR`).
     #[error("{path} is not in a git repository: run this inside one (`keygate scan PATH` reads files anywhere)")]
     NotARepository {
+        /// The directory searched from.
         path: PathBuf,
+        /// What libgit2 said.
         #[source]
         source: git2::Error,
     },
+    /// The repository's object format is neither SHA-1 nor SHA-256.
     #[error("{path}: the repository uses an object format (extensions.objectFormat) that keygate cannot read (it reads SHA-1 and SHA-256); nothing was scanned")]
-    ObjectFormatUnsupported { path: PathBuf },
+    ObjectFormatUnsupported {
+        /// The directory searched from.
+        path: PathBuf,
+    },
+    /// The repository's config declares an extension keygate does not know.
     #[error("{path}: the repository's config declares `extensions.{name}`, a repository format this version of keygate does not know how to read; nothing was scanned (update keygate)")]
-    ExtensionUnsupported { path: PathBuf, name: String },
+    ExtensionUnsupported {
+        /// The directory searched from.
+        path: PathBuf,
+        /// The extension, after `extensions.` (redacted).
+        name: String,
+    },
+    /// A work tree was needed (for `--staged`) but the repository is bare.
     #[error("{path} is a bare repository: --staged needs a work tree and an index")]
-    BareRepository { path: PathBuf },
+    BareRepository {
+        /// The bare repository's git directory.
+        path: PathBuf,
+    },
+    /// libgit2 could not read the index.
     #[error("cannot read the index: {0}")]
     IndexUnreadable(#[source] git2::Error),
+    /// libgit2 could not read HEAD.
     #[error("cannot read HEAD: {0}")]
     HeadUnreadable(#[source] git2::Error),
+    /// libgit2 could not diff the index against HEAD.
     #[error("cannot compare the index with HEAD: {0}")]
     DiffFailed(#[source] git2::Error),
+    /// libgit2 could not read the git config.
     #[error("cannot read git config: {0}")]
     ConfigUnreadable(#[source] git2::Error),
+    /// An object could not be read.
     #[error(transparent)]
     Objects(#[from] ObjectsError),
+    /// The refs could not be read.
     #[error(transparent)]
     Refs(#[from] crate::sources::git::refs::RefsError),
 }
@@ -115,14 +140,15 @@ fn configure_libgit2() {
     });
 }
 
-/// The work tree root, where `.keygate.toml` lives.
 /// Where the repository's config (`.keygate.toml`) is looked for: its work
 /// tree, or the git directory of a bare repository.
 pub fn config_dir(repo: &Repository) -> &Path {
     repo.workdir().unwrap_or_else(|| repo.path())
 }
 
-pub fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
+/// The work tree root, where `.keygate.toml` lives; an error for a bare
+/// repository, which has none.
+pub(crate) fn work_tree(repo: &Repository) -> Result<&Path, GitError> {
     repo.workdir().ok_or_else(|| GitError::BareRepository {
         path: repo.path().to_path_buf(),
     })

@@ -44,30 +44,70 @@ pub enum ReadPattern {
     BlobsInPackOrder,
 }
 
+/// Why an object could not be read from the object store.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectsError {
+    /// An object directory exists but gix cannot open it as a store.
     #[error("cannot open the object database {path}: {source}")]
     StoreUnopenable {
+        /// The object directory.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
+    /// No object directory has the object.
     #[error("object {oid} is missing from the repository")]
-    ObjectMissing { oid: Oid },
+    ObjectMissing {
+        /// The object looked for.
+        oid: Oid,
+    },
+    /// No object directory has the object, and the repository is a partial
+    /// clone: it was never fetched.
     #[error("object {oid} is not in this partial clone (cloned with --filter, it was never fetched): not scanned; run keygate in a full clone (one made without --filter) to scan everything")]
-    ObjectNotFetched { oid: Oid },
+    ObjectNotFetched {
+        /// The object looked for.
+        oid: Oid,
+    },
+    /// The object is of another kind than the one asked for (a blob where a
+    /// tree should be, say).
     #[error("object {oid} is a {actual}, expected a {expected}")]
     ObjectKindUnexpected {
+        /// The object read.
         oid: Oid,
+        /// The kind it is.
         actual: gix_object::Kind,
+        /// The kind asked for.
         expected: gix_object::Kind,
     },
+    /// The object is there but cannot be read (a damaged pack or loose
+    /// object).
     #[error("cannot read object {oid}: {message}")]
-    ObjectUnreadable { oid: Oid, message: String },
+    ObjectUnreadable {
+        /// The object read.
+        oid: Oid,
+        /// What gix said.
+        message: String,
+    },
+    /// The object is larger than keygate reads (`--max-file-size`, for
+    /// blobs), so it was not inflated.
     #[error("object {oid} is {size} bytes, over the {limit}-byte limit: not scanned (allowlist the path or raise --max-file-size)")]
-    ObjectTooLarge { oid: Oid, size: u64, limit: u64 },
+    ObjectTooLarge {
+        /// The object read.
+        oid: Oid,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes it is over.
+        limit: u64,
+    },
+    /// A commit or tree was read but its bytes do not parse as one.
     #[error("object {oid} cannot be parsed: {message}")]
-    ObjectMalformed { oid: Oid, message: String },
+    ObjectMalformed {
+        /// The object read.
+        oid: Oid,
+        /// What gix said.
+        message: String,
+    },
 }
 
 /// The object directories of a repository, opened once and shared by the
@@ -477,8 +517,11 @@ impl ObjectReader {
 /// content too); submodules are commits of another repository.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A file or a symbolic link.
     Blob,
+    /// A subdirectory.
     Tree,
+    /// A submodule: a commit of another repository, not read.
     Submodule,
 }
 
@@ -511,11 +554,12 @@ impl Tree {
     }
 }
 
+/// One entry of a tree, borrowed from the tree's bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct TreeEntry<'a> {
-    pub name: &'a [u8],
-    pub kind: EntryKind,
-    pub oid: Oid,
+    pub(crate) name: &'a [u8],
+    pub(crate) kind: EntryKind,
+    pub(crate) oid: Oid,
 }
 
 impl TreeEntry<'_> {

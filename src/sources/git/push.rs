@@ -169,8 +169,8 @@ fn parse_oid(text: &str, line: usize) -> Result<Option<Oid>, PushError> {
 /// clean (`scanned`), and blobs it found clean and remembered.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Resumed {
-    pub skipped: usize,
-    pub remembered: usize,
+    pub(crate) skipped: usize,
+    pub(crate) remembered: usize,
     /// Blob ids remembered in all, after this push.
     pub kept: usize,
 }
