@@ -16,9 +16,6 @@ use keygate::engine::config::{Config, ConfigError};
 use keygate::engine::scanner::Scanner;
 use libfuzzer_sys::fuzz_target;
 
-mod known_bugs;
-use known_bugs::known;
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -39,9 +36,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     assert_eq!(config.source.as_deref(), Some(path));
-    if !known("time-budget") {
-        check_time_budget(config.server.time_budget_seconds);
-    }
+    check_time_budget(config.server.time_budget_seconds);
     // `baseline` names a file to read. Reading whatever path the fuzzer
     // writes (`/dev/zero`, a FIFO, /proc) tests the machine, not keygate.
     config.allowlist.baseline = None;
@@ -68,8 +63,8 @@ fuzz_target!(|data: &[u8]| {
 /// The pre-receive hook turns `[server] time_budget_seconds` into a deadline
 /// (`started + Duration::from_secs_f64(budget.max(0.0))`, src/hook.rs): a
 /// config that parses must give a usable one, or the hook panics instead of
-/// reporting a config error. (Fuzzing found `inf` and `1e19` do: the fix
-/// belongs in config validation, which this check then holds to.)
+/// reporting a config error. (Fuzzing found `inf` and `1e19` did; config
+/// validation now refuses them: seeds `regression-time-budget-*`.)
 fn check_time_budget(budget: f64) {
     let deadline = Duration::try_from_secs_f64(budget.max(0.0))
         .ok()

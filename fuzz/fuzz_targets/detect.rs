@@ -11,13 +11,20 @@
 //!   inside the input, its value is not empty, and its line is one of the
 //!   input's;
 //! - all: in input order, and `has_candidate` (which lets git skip a blob)
-//!   is true for every input with a detection.
+//!   is true for every input with a detection;
+//! - windowed detection (what `detect_all` does past 4.5 MiB, here with
+//!   windows of 512 bytes to 4 KiB and margins of 4 KiB) finds what one pass
+//!   finds: the same values at the same places. The input, repeated until
+//!   it spans several windows, puts every kind of text across a window's
+//!   edge. Plain values are compared always; decoded ones when no encoded
+//!   region reaches further than a margin (see `check_windows`).
 #![no_main]
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use keygate::engine::detect::{Detector, Location};
+use keygate::engine::decode::{decoded_views, trigger_offsets, Encoding};
+use keygate::engine::detect::{Detection, Detector, Location};
 use keygate::engine::rules::CredentialKind;
 use libfuzzer_sys::fuzz_target;
 
@@ -97,6 +104,7 @@ fn check_span(input: &[u8], what: &str, span: &Range<usize>, value: &str, locati
 
 fuzz_target!(|data: &[u8]| {
     let detector = detector();
+    check_windows(detector, data);
     let detections = detector.detect(data);
     if detections.is_empty() {
         return;
@@ -150,3 +158,68 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// Margin of the fuzzed windows: more than anything a value found as it is
+/// depends on (a rule's window: 256 bytes back, the next line up to 1 KiB
+/// on; a pair's secret within 2 KiB; the AWS hint within 512 bytes).
+const MARGIN: usize = 4096;
+
+/// `detect_in_windows` with small windows finds what one pass finds.
+fn check_windows(detector: &Detector, data: &[u8]) {
+    if data.is_empty() || data.len() > 16 * 1024 || !detector.has_candidate(data) {
+        return;
+    }
+    // Core: an even 512..=4096 bytes, chosen by the input (smaller cores
+    // make many more windows, each reading its margins: slow).
+    let seed = data
+        .iter()
+        .fold(data.len(), |h, &b| h.wrapping_mul(31) ^ usize::from(b));
+    let core = 2 * (256 + seed % 1793);
+    let mut input = data.to_vec();
+    while input.len() <= core + 2 * MARGIN + core / 2 {
+        input.extend_from_slice(data);
+    }
+    let whole = detector.detect_in_windows(&input, None, usize::MAX / 4, 0);
+    let windowed = detector.detect_in_windows(&input, None, core, MARGIN);
+    if whole.incomplete.is_some() || windowed.incomplete.is_some() {
+        return; // each window has a decode budget of its own
+    }
+    // Every value (a pair's halves on their own: which secret a key ID
+    // pairs with may differ, as pairing is greedy and a window does not see
+    // the key IDs far above it), at the same place.
+    let halves = |found: &[Detection], plain: bool| {
+        let mut all: Vec<(String, Location, usize)> = found
+            .iter()
+            .filter(|d| is_plain(&input, &d.span, &d.value) == plain)
+            .flat_map(|d| {
+                std::iter::once((d.value.clone(), d.location, d.span.start))
+                    .chain(d.secret.as_ref().map(|s| (s.0.clone(), s.1, s.2.start)))
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    assert_eq!(
+        halves(&windowed.detections, true),
+        halves(&whole.detections, true),
+        "windows of {core} bytes (margin {MARGIN}) over {} bytes find other plain values",
+        input.len()
+    );
+    // Decoded values depend on their encoded region and the trigger that
+    // opened it, which may lie further away than a margin (a UTF-16 view
+    // reads 64 KiB on, an escape view 8 KiB of lines): compared only when
+    // every region is short.
+    let views = decoded_views(&input, &trigger_offsets(&input)).views;
+    let short = views.iter().all(|v| {
+        !matches!(v.encoding, Encoding::Utf16Le | Encoding::Utf16Be) && v.origin.len() <= 512
+    });
+    if short {
+        assert_eq!(
+            halves(&windowed.detections, false),
+            halves(&whole.detections, false),
+            "windows of {core} bytes (margin {MARGIN}) over {} bytes find other decoded values",
+            input.len()
+        );
+    }
+}

@@ -12,7 +12,7 @@
 //! This module knows nothing about files, git or the allowlist: it takes bytes
 //! and returns `Detection`s with byte offsets, lines and columns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::{Range, RangeInclusive};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -424,8 +424,10 @@ impl Detector {
     }
 
     /// [`Detector::detect_all`] with windows of `core` bytes, read with
-    /// `margin` bytes either side (both even).
-    fn detect_in_windows(
+    /// `margin` bytes either side (both even). Public for the fuzz targets
+    /// (windows of a few KiB over inputs of a few KiB), not an API.
+    #[doc(hidden)]
+    pub fn detect_in_windows(
         &self,
         input: &[u8],
         deadline: Option<Instant>,
@@ -436,7 +438,7 @@ impl Detector {
         let mut found = Found::default();
         let mut incomplete = None;
         if input.len() <= window_core.saturating_add(2 * window_margin) {
-            if self.detect_window(input, None, &mut found) {
+            if self.detect_window(input, None, &Paired::default(), &mut found) {
                 incomplete = Some(Incomplete::NotFullyDecoded);
             }
             return Detected {
@@ -447,6 +449,9 @@ impl Detector {
         let utf16 = utf16_bom(input);
         // '\n' bytes before `counted`, and characters on its line before it.
         let (mut counted, mut lines_before, mut column_before) = (0, 0, 0);
+        // How the windows before paired the key IDs in their cores: key ID
+        // start → its secret's start (input offsets).
+        let mut decided: BTreeMap<usize, Option<usize>> = BTreeMap::new();
         let mut core = 0;
         while core < input.len() && window_core > 0 {
             if deadline.is_some_and(|d| Instant::now() > d) {
@@ -467,7 +472,15 @@ impl Detector {
             counted = start;
             let mut window = Found::default();
             let utf16 = if start > 0 { utf16 } else { None };
-            if self.detect_window(&input[start..end], utf16, &mut window) {
+            decided = decided.split_off(&start);
+            let paired = Paired {
+                core: core - start,
+                decided: decided
+                    .iter()
+                    .map(|(&id, &secret)| (id - start, secret.and_then(|s| s.checked_sub(start))))
+                    .collect(),
+            };
+            if self.detect_window(&input[start..end], utf16, &paired, &mut window) {
                 incomplete.get_or_insert(Incomplete::NotFullyDecoded);
             }
             let shift = |d: &mut Detection| {
@@ -491,6 +504,15 @@ impl Detector {
                 shift(&mut d);
                 // Owned by the window whose core holds its start.
                 if (core..core_end).contains(&d.span.start) {
+                    match (&d.secret, d.kind) {
+                        (Some((_, _, secret)), _) => {
+                            decided.insert(d.span.start, Some(secret.start));
+                        }
+                        (None, CredentialKind::AccessKeyId) => {
+                            decided.insert(d.span.start, None);
+                        }
+                        _ => {}
+                    }
                     found.plain.push(d);
                 }
             }
@@ -509,8 +531,16 @@ impl Detector {
     /// Detections in one window, plain and decoded, into `found` (spans
     /// and lines of the window). True when decoding was not complete.
     /// `utf16`: the window is part of a UTF-16 input of this byte order.
-    fn detect_window(&self, input: &[u8], utf16: Option<bool>, found: &mut Found) -> bool {
-        found.plain = self.detect_plain(input);
+    /// `paired`: how the windows before paired the key IDs before this
+    /// window's core.
+    fn detect_window(
+        &self,
+        input: &[u8],
+        utf16: Option<bool>,
+        paired: &Paired,
+        found: &mut Found,
+    ) -> bool {
+        found.plain = self.detect_paired(input, paired);
         let hits = self.trigger_hits(input);
         if hits.is_empty() && !starts_with_utf16_bom(input) && utf16.is_none() {
             return false;
@@ -618,6 +648,12 @@ impl Detector {
 
     /// Detections in the bytes as they are.
     fn detect_plain(&self, input: &[u8]) -> Vec<Detection> {
+        self.detect_paired(input, &Paired::default())
+    }
+
+    /// [`Detector::detect_plain`], the key IDs before `paired.core` paired
+    /// as `paired` says.
+    fn detect_paired(&self, input: &[u8], paired: &Paired) -> Vec<Detection> {
         // Windows per rule, from prefilter hits.
         let mut windows: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.rules.len()];
         let shared = self
@@ -657,7 +693,7 @@ impl Detector {
         values.sort_by_key(|c| (c.span.start, c.rule));
         values.dedup_by(|b, a| b.span.start < a.span.end);
 
-        self.pair_and_finish(input, &lines, values)
+        self.pair_and_finish(input, &lines, values, paired)
     }
 
     fn confirm(
@@ -725,6 +761,7 @@ impl Detector {
         input: &[u8],
         lines: &LineIndex,
         mut values: Vec<Candidate>,
+        paired: &Paired,
     ) -> Vec<Detection> {
         let mut out = Vec::new();
         let mut used = vec![false; values.len()];
@@ -777,9 +814,36 @@ impl Detector {
             .filter(|&j| self.rules[values[j].rule].kind == CredentialKind::SecretAccessKey)
             .collect();
         secrets.sort_by_key(|&j| values[j].span.start);
+        // The secrets that key IDs before the window's core took.
+        let secret_at = |start: usize| {
+            let k = secrets.partition_point(|&j| values[j].span.start < start);
+            secrets
+                .get(k)
+                .copied()
+                .filter(|&j| values[j].span.start == start)
+        };
+        for secret in paired.decided.values().flatten() {
+            if let Some(j) = secret_at(*secret) {
+                used[j] = true;
+            }
+        }
         let mut near: Vec<usize> = Vec::new();
         for &i in &id_indices {
             let id_start = values[i].span.start;
+            if id_start < paired.core {
+                // Paired by the window that owns it, as one pass pairs it.
+                if let Some(j) = paired
+                    .decided
+                    .get(&id_start)
+                    .copied()
+                    .flatten()
+                    .and_then(secret_at)
+                {
+                    used[i] = true;
+                    pairs.insert(i, j);
+                }
+                continue;
+            }
             let id_line = lines.line_of(id_start);
             let from = secrets.partition_point(|&j| {
                 values[j].span.start < id_start.saturating_sub(PAIR_DISTANCE_BYTES)
@@ -897,6 +961,21 @@ impl Detector {
         out.sort_by_key(|d| d.span.start);
         out
     }
+}
+
+/// Pairing is greedy, in input order: which secret a key ID takes depends
+/// on every key ID before it, however far back the chain of nearest secrets
+/// goes. A window does not see that chain whole, so each window pairs the
+/// key IDs before its core as the windows that own them did (and those
+/// secrets are taken), and only its own key IDs anew: the windows then pair
+/// as one pass does.
+#[derive(Debug, Default)]
+struct Paired {
+    /// Key IDs that start before this offset are not paired anew.
+    core: usize,
+    /// Key ID start → the start of its secret, or `None` (no secret, or
+    /// one before the window).
+    decided: HashMap<usize, Option<usize>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1443,6 +1522,42 @@ mod tests {
                 lines(&whole.detections),
                 "round {round}"
             );
+        }
+    }
+
+    /// Fuzzing found: pairing is greedy, so a window that started between
+    /// a key ID and its secret paired all its lines one secret off, and at
+    /// the edge of two windows' cores a secret was lost. Windows now pair
+    /// the key IDs before their core as the windows owning them did. (Seed
+    /// `fuzz/seeds/detect/regression-window-pairing`.)
+    #[test]
+    fn windows_pair_key_ids_as_one_pass_does() {
+        let detector = Detector::builtin();
+        let id = format!("{}{}", "AKIA", "BIYMSVD3J67DBQJR");
+        let secret = format!("{}{}", "6TrCJE2LVSNvsDUh0CFv", "mxO+qTDbjFF/Xk42Mp6z");
+        let shapes = [
+            format!("key é — 🔑 {id}\nüber secret_key = «{secret}»\n"),
+            // A bare secret between two key IDs, nearer the one before.
+            format!("{secret}\nid {id}\n\n"),
+        ];
+        for shape in &shapes {
+            let input = shape.repeat(200);
+            let pairs = |found: &[Detection]| {
+                found
+                    .iter()
+                    .map(|d| (d.span.clone(), d.secret.as_ref().map(|s| s.2.clone())))
+                    .collect::<Vec<_>>()
+            };
+            let whole = detector.detect_in_windows(input.as_bytes(), None, usize::MAX / 4, 0);
+            assert!(whole.detections.len() >= 199, "{}", whole.detections.len());
+            for core in [66, 100, 1000, 4096] {
+                let windowed = detector.detect_in_windows(input.as_bytes(), None, core, 4096);
+                assert_eq!(
+                    pairs(&windowed.detections),
+                    pairs(&whole.detections),
+                    "core {core}"
+                );
+            }
         }
     }
 

@@ -503,6 +503,14 @@ impl Scanner {
                         .push(finding(detection, path, fingerprint));
                 }
                 Verdict::Allowed(_) => report.allowed += 1,
+                // The half of a pair that the allowlist leaves counts by its
+                // own lines: an allowed key ID on an added line does not make
+                // the secret on an untouched line a finding of the change.
+                Verdict::Report(rest, _)
+                    if filter.is_some_and(|f| !rest.lines().any(|l| f.contains(l))) =>
+                {
+                    report.allowed += 1
+                }
                 Verdict::Report(rest, fingerprint) => {
                     report.findings.push(finding(*rest, path, fingerprint))
                 }
@@ -635,5 +643,46 @@ fn finding(detection: Detection, path: &str, fingerprint: String) -> Finding {
         evidence: detection.evidence,
         account_id,
         values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzzing found: with a line filter, a pair whose key ID is on a
+    /// counted line and allowed (here by a regex) left its secret, on an
+    /// untouched line, as a finding of the change. (Seed
+    /// `fuzz/seeds/scan/regression-filter-allowed-id`.)
+    #[test]
+    fn the_half_a_pair_leaves_counts_by_its_own_line() {
+        let config = Config::parse(
+            "[allowlist]\nregexes = [\"(?i)^asia\"]\n",
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        let scanner = Scanner::from_config(&config, &[]).unwrap();
+        let id = format!("{}{}", "ASIA", "LU4M5SBBLEUHQXR2");
+        let secret = format!("{}{}", "MLaq9jOm07uYLjru3TNL", "GqbBduHgBnb4/uBUHtMq");
+        let input = format!("x\nid = {id}\nb\nc\naws_secret_access_key = {secret}\n");
+        let scan = |ranges: Option<Vec<RangeInclusive<usize>>>| {
+            let mut report = ScanReport::default();
+            let filter = ranges.map(LineFilter::new);
+            scanner.scan("f", input.as_bytes(), filter.as_ref(), &mut report);
+            report
+        };
+        // Only the key ID's line is added: the ID is allowed, and the
+        // secret was there before.
+        let report = scan(Some(vec![2..=2]));
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_eq!(report.allowed, 1);
+        // The secret's line is added, or the whole file scanned: the secret
+        // is reported on its own.
+        for ranges in [Some(vec![5..=5]), None] {
+            let report = scan(ranges);
+            assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+            assert_eq!(report.findings[0].kind, CredentialKind::SecretAccessKey);
+            assert_eq!(report.findings[0].location.line, 5);
+        }
     }
 }
