@@ -184,28 +184,46 @@ fn check_windows(detector: &Detector, data: &[u8]) {
     if whole.incomplete.is_some() || windowed.incomplete.is_some() {
         return; // each window has a decode budget of its own
     }
-    // Every value (a pair's halves on their own: which secret a key ID
-    // pairs with may differ, as pairing is greedy and a window does not see
-    // the key IDs far above it), at the same place.
-    let halves = |found: &[Detection], plain: bool| {
-        let mut all: Vec<(String, Location, usize)> = found
+    // No credential is lost at a window edge: every value one pass finds (a
+    // pair's halves on their own: which secret a key ID pairs with may
+    // differ, as pairing is greedy and a window does not see the key IDs
+    // far above it) is found by the windows too, on the same line: the
+    // line is what the gate's added-lines filter and the report go by.
+    // What may differ, and is not checked: the column on a line that is not
+    // valid UTF-8 (counted in bytes by one pass, partly in characters by a
+    // later window), whether a value also found in a decoded view is
+    // reported as found plainly or as the decoded pair (same value, same
+    // line, its offset mapped back from the view, a byte off where an escape
+    // view's origin starts inside the value's run), and values a window finds
+    // that one pass does not (a base64 run cut at a window edge decodes where whole it
+    // does not): reporting more is not a hole.
+    let halves = |found: &[Detection], plain: Option<bool>| {
+        let mut all: Vec<(String, usize)> = found
             .iter()
-            .filter(|d| is_plain(&input, &d.span, &d.value) == plain)
+            .filter(|d| plain.is_none_or(|p| is_plain(&input, &d.span, &d.value) == p))
             .flat_map(|d| {
-                std::iter::once((d.value.clone(), d.location, d.span.start))
-                    .chain(d.secret.as_ref().map(|s| (s.0.clone(), s.1, s.2.start)))
+                std::iter::once((d.value.clone(), d.location.line))
+                    .chain(d.secret.as_ref().map(|s| (s.0.clone(), s.1.line)))
             })
             .collect();
         all.sort();
         all.dedup();
         all
     };
-    assert_eq!(
-        halves(&windowed.detections, true),
-        halves(&whole.detections, true),
-        "windows of {core} bytes (margin {MARGIN}) over {} bytes find other plain values",
-        input.len()
-    );
+    let windowed_all = halves(&windowed.detections, None);
+    let lost = |kind: &str, one_pass: Vec<(String, usize)>| {
+        let lost: Vec<_> = one_pass
+            .into_iter()
+            .filter(|h| windowed_all.binary_search(h).is_err())
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "windows of {core} bytes (margin {MARGIN}) over {} bytes lose {kind} values one \
+             pass finds: {lost:?}",
+            input.len()
+        );
+    };
+    lost("plain", halves(&whole.detections, Some(true)));
     // Decoded values depend on their encoded region and the trigger that
     // opened it, which may lie further away than a margin (a UTF-16 view
     // reads 64 KiB on, an escape view 8 KiB of lines): compared only when
@@ -215,11 +233,6 @@ fn check_windows(detector: &Detector, data: &[u8]) {
         !matches!(v.encoding, Encoding::Utf16Le | Encoding::Utf16Be) && v.origin.len() <= 512
     });
     if short {
-        assert_eq!(
-            halves(&windowed.detections, false),
-            halves(&whole.detections, false),
-            "windows of {core} bytes (margin {MARGIN}) over {} bytes find other decoded values",
-            input.len()
-        );
+        lost("decoded", halves(&whole.detections, Some(false)));
     }
 }

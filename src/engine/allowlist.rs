@@ -455,7 +455,7 @@ pub fn read_baseline(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The AWS documentation's example credentials, and IDs built like them
 /// (`…EXAMPLE`), grant nothing.
-pub(crate) fn is_documentation_example(value: &str) -> bool {
+pub fn is_documentation_example(value: &str) -> bool {
     DOCUMENTATION_EXAMPLES.contains(&value)
         || (value.len() == 20 && value.ends_with("EXAMPLE"))
         || value.contains("EXAMPLEKEY")

@@ -30,20 +30,15 @@ use crate::sources::git::blobs::BlobChange;
 
 /// The name under which commit message findings are reported and
 /// fingerprinted: the same key in two messages is one fingerprint.
-pub(crate) const COMMIT_MESSAGE: &str = "commit-message";
+pub const COMMIT_MESSAGE: &str = "commit-message";
 /// The name for the header of a commit object (everything but the message).
-pub(crate) const COMMIT_HEADER: &str = "commit-header";
+pub const COMMIT_HEADER: &str = "commit-header";
 
 /// Scans a raw commit object (`git cat-file commit` form): its message as
 /// `commit-message`, its header lines (names, extra headers) as
 /// `commit-header`; findings carry `commit`. Cheap when there is nothing:
 /// the prefilter alone runs over the few hundred bytes of a commit.
-pub(crate) fn scan_commit_object(
-    scanner: &Scanner,
-    commit: Oid,
-    data: &[u8],
-    report: &mut ScanReport,
-) {
+pub fn scan_commit_object(scanner: &Scanner, commit: Oid, data: &[u8], report: &mut ScanReport) {
     let (header, message) = match memchr::memmem::find(data, b"\n\n") {
         Some(end) => (&data[..end], &data[end + 2..]),
         None => (data, &[][..]),
@@ -214,7 +209,7 @@ pub(crate) fn scan_tag_message(
 /// diff, which the pre-commit hook checks under each file's own allowlist).
 /// Comment lines are kept: with `-m` or `--cleanup=verbatim` git keeps them
 /// in the message, and the server scans what was recorded anyway.
-pub(crate) fn message_for_hook(file: &[u8]) -> &[u8] {
+pub fn message_for_hook(file: &[u8]) -> &[u8] {
     let mut at = 0;
     for line in file.split_inclusive(|&b| b == b'\n') {
         let text = line.strip_suffix(b"\n").unwrap_or(line);
