@@ -1469,6 +1469,31 @@ fn decode_utf16(text: &[u8], start: usize, big: bool, until: usize) -> (Vec<u8>,
     (out, at)
 }
 
+/// Base64 of `data` (standard or URL-safe alphabet, padded or not), for
+/// the tests of every module that meets encoded credentials.
+#[cfg(test)]
+pub(crate) fn encode_base64(data: &[u8], url_safe: bool, pad: bool) -> String {
+    let alphabet: &[u8; 64] = if url_safe {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for group in data.chunks(3) {
+        let mut bits = 0u32;
+        for (i, &b) in group.iter().enumerate() {
+            bits |= u32::from(b) << (16 - 8 * i);
+        }
+        for i in 0..=group.len() {
+            out.push(char::from(alphabet[(bits >> (18 - 6 * i)) as usize & 63]));
+        }
+        if pad {
+            out.push_str(&"=="[..3 - group.len()]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1499,27 +1524,6 @@ mod tests {
     /// (public test data; the key ID in it is not a real one).
     const GITLEAKS_JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwiY29uZmlnIjoiVzJSbFptRjFiSFJkQ25KbFoybHZiaUE5SUhWekxXVmhjM1F0TWdwaGQzTmZZV05qWlhOelgydGxlVjlwWkNBOUlFRlRTVUZKVDFOR1QwUk9UamRNV0UweE1FcEpDbUYzYzE5elpXTnlaWFJmWVdOalpYTnpYMnRsZVNBOUlIZEtZV3h5V0ZWMGJrWkZUVWt2U3pkTlJFVk9SeTlpVUhoU1ptbERXVVZHVlVORWJFVllNVUVLIiwiaWF0IjoxNTE2MjM5MDIyfQ.8gxviXEOuIBQk2LvTYHSf-wXVhnEKC3h4yM5nlOF4zA"; // keygate:allow (public test data)
 
-    fn encode_base64(data: &[u8], url_safe: bool, pad: bool) -> String {
-        let alphabet: &[u8; 64] = if url_safe {
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-        } else {
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-        };
-        let mut out = String::new();
-        for group in data.chunks(3) {
-            let mut bits = 0u32;
-            for (i, &b) in group.iter().enumerate() {
-                bits |= u32::from(b) << (16 - 8 * i);
-            }
-            for i in 0..=group.len() {
-                out.push(char::from(alphabet[(bits >> (18 - 6 * i)) as usize & 63]));
-            }
-            if pad {
-                out.push_str(&"=="[..3 - group.len()]);
-            }
-        }
-        out
-    }
     fn b64(data: impl AsRef<[u8]>) -> String {
         encode_base64(data.as_ref(), false, true)
     }

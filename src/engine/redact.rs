@@ -268,16 +268,7 @@ mod tests {
     const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
     fn base64(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(BASE64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
-        }
-        out
+        crate::engine::decode::encode_base64(bytes, false, true)
     }
 
     /// Percent-encodes what a URL must (`=`, `+`, `/`) and every other

@@ -416,20 +416,6 @@ impl Scanner {
         )
     }
 
-    /// Whether `scan` of `input` at any of `paths` without a line filter would
-    /// report or allow anything (or could not tell): what the push and
-    /// history scans ask before they pay for a line diff.
-    pub fn detects_anything<'a>(
-        &self,
-        mut paths: impl Iterator<Item = &'a str>,
-        input: &[u8],
-    ) -> bool {
-        let detected = self.detector.detect_all(input, None);
-        paths.any(is_credential_file)
-            || !detected.detections.is_empty()
-            || detected.incomplete.is_some()
-    }
-
     /// Scans one input. With a `filter`, only detections touching one of its
     /// lines count (a pair counts when either half is on a counted line).
     pub fn scan(

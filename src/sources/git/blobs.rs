@@ -168,6 +168,7 @@ pub fn scan_changes(
                 if scanned == GroupScan::Filtered
                     || !local.findings.is_empty()
                     || !local.problems.is_empty()
+                    || local.stopped.is_some()
                     || local.allowed > 0
                 {
                     worker.reported.push((index, local));

@@ -289,7 +289,7 @@ pub(crate) fn group_by_fingerprint(findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// `YYYY-MM-DD` of a Unix time (UTC), without a date crate.
-fn civil_date(seconds: i64) -> String {
+pub(crate) fn civil_date(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;
