@@ -209,15 +209,8 @@ fn git_as_dev(test: &Test, dir: &std::path::Path, args: &[&str]) -> Run {
 #[test]
 fn issue12_14_pre_push_does_not_trust_a_stale_remote_tracking_ref() {
     // A server without a gate, where someone pushed a key on `feature`.
-    let server = Test::dir();
-    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
-    let bare = server.path().join("s.git");
-    let url = format!("file://{}", bare.display());
-    let other = Test::repo();
-    other.git(&["remote", "add", "origin", &url]);
-    other.stage("README.md", "# x\n");
-    other.git(&["commit", "-q", "-m", "init"]);
-    other.git(&["push", "-q", "origin", "main"]);
+    let (server, bare, url) = bare_server();
+    let other = other_developer(&url);
     other.git(&["checkout", "-q", "-b", "feature"]);
     other.stage(
         "k.env",
@@ -278,15 +271,8 @@ fn issue12_14_pre_push_does_not_trust_a_stale_remote_tracking_ref() {
 fn issue12_14_pre_push_scans_from_the_tip_the_remote_reports_after_a_rewrite() {
     // The server's main once had a key on top; it was rewritten away
     // (force-pushed back), after a developer had fetched it.
-    let server = Test::dir();
-    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
-    let bare = server.path().join("s.git");
-    let url = format!("file://{}", bare.display());
-    let other = Test::repo();
-    other.git(&["remote", "add", "origin", &url]);
-    other.stage("README.md", "# x\n");
-    other.git(&["commit", "-q", "-m", "init"]);
-    other.git(&["push", "-q", "origin", "main"]);
+    let (server, bare, url) = bare_server();
+    let other = other_developer(&url);
     let clean_tip = other.git(&["rev-parse", "HEAD"]).trim().to_string();
     other.stage(
         "k.env",
@@ -324,10 +310,7 @@ fn issue12_14_key_already_on_the_remote_blocks_a_new_branch_until_baselined() {
     // the remote already has is scanned again when a new branch is pushed.
     // It blocks, says why, and a baseline (the way to adopt keygate on a
     // history with keys) lets it through; a new key still blocks.
-    let server = Test::dir();
-    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
-    let bare = server.path().join("s.git");
-    let url = format!("file://{}", bare.display());
+    let (_server, _bare, url) = bare_server();
     let other = Test::repo();
     other.git(&["remote", "add", "origin", &url]);
     other.stage("old.env", format!("AWS_ACCESS_KEY_ID={}\n", key_id()));

@@ -198,15 +198,8 @@ fn a_push_with_findings_or_problems_writes_no_record() {
 #[test]
 fn issue12_14_stale_tracking_ref_still_blocks_with_a_record() {
     // A server without a gate, where someone pushed a key on `feature`.
-    let server = Test::dir();
-    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
-    let bare = server.path().join("s.git");
-    let url = format!("file://{}", bare.display());
-    let other = Test::repo();
-    other.git(&["remote", "add", "origin", &url]);
-    other.stage("README.md", "# x\n");
-    other.git(&["commit", "-q", "-m", "init"]);
-    other.git(&["push", "-q", "origin", "main"]);
+    let (server, bare, url) = bare_server();
+    let other = other_developer(&url);
     other.git(&["checkout", "-q", "-b", "feature"]);
     other.stage("k.env", env_file());
     other.git(&["commit", "-q", "--no-verify", "-m", "key"]);
@@ -257,15 +250,8 @@ fn what_a_remote_tip_hid_is_never_recorded_as_verified() {
     // developer clones it and pushes a clean commit on main: git reports the
     // server's tip, so only the new commit is scanned. That push is clean,
     // but what is below it was not scanned here: it must not be recorded.
-    let server = Test::dir();
-    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
-    let bare = server.path().join("s.git");
-    let url = format!("file://{}", bare.display());
-    let other = Test::repo();
-    other.git(&["remote", "add", "origin", &url]);
-    other.stage("README.md", "# x\n");
-    other.git(&["commit", "-q", "-m", "init"]);
-    other.git(&["push", "-q", "origin", "main"]);
+    let (server, bare, url) = bare_server();
+    let other = other_developer(&url);
     let clean_tip = other.git(&["rev-parse", "HEAD"]).trim().to_string();
     other.stage("k.env", env_file());
     other.git(&["commit", "-q", "--no-verify", "-m", "key"]);

@@ -424,3 +424,24 @@ pub fn install_hook(dir: &Path, name: &str) {
         std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
+
+/// A bare repository `s.git` (branch `main`, no hook) in a temporary
+/// directory: the directory, the repository's path and its `file://` URL.
+pub fn bare_server() -> (Test, PathBuf, String) {
+    let server = Test::dir();
+    server.git(&["init", "-q", "--bare", "-b", "main", "s.git"]);
+    let bare = server.path().join("s.git");
+    let url = format!("file://{}", bare.display());
+    (server, bare, url)
+}
+
+/// Another developer's repository pushing to `url` without keygate, with
+/// one clean commit already on the server's `main`.
+pub fn other_developer(url: &str) -> Test {
+    let other = Test::repo();
+    other.git(&["remote", "add", "origin", url]);
+    other.stage("README.md", "# x\n");
+    other.git(&["commit", "-q", "-m", "init"]);
+    other.git(&["push", "-q", "origin", "main"]);
+    other
+}
